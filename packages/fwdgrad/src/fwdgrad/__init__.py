@@ -1,0 +1,8 @@
+"""fwdgrad: multi-tangent forward gradients computed with forward-mode AD (skeleton)."""
+
+from importlib import metadata as _metadata
+
+try:
+    __version__ = _metadata.version("fwdgrad")
+except _metadata.PackageNotFoundError:  # imported from a source tree that is not installed
+    __version__ = "0.0.0+unknown"

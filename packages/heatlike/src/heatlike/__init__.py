@@ -1,0 +1,8 @@
+"""heatlike: distributed N-d arrays with a NumPy-like, Heat-compatible API (skeleton)."""
+
+from importlib import metadata as _metadata
+
+try:
+    __version__ = _metadata.version("heatlike")
+except _metadata.PackageNotFoundError:  # imported from a source tree that is not installed
+    __version__ = "0.0.0+unknown"

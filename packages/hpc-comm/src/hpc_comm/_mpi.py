@@ -1,0 +1,448 @@
+"""The ``mpi`` backend: mpi4py on torch tensors, zero-copy for contiguous CPU tensors.
+
+Buffers are handed to MPI by address (``data_ptr``) with an explicit datatype, so every torch dtype
+works, nothing is pickled and nothing is copied. float16 and bfloat16 travel as 16-bit words and
+are reduced by a user-defined operation that does the arithmetic in torch (a plain integer SUM on
+their bits would be wrong). Messages longer than ``MAX_COUNT`` elements are cut into several calls.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import warnings
+
+from mpi4py import MPI
+
+from . import _traffic
+from ._ops import ReduceOp, torch_apply
+from .communicator import (
+    ANY_SOURCE,
+    ANY_TAG,
+    Communicator,
+    Request,
+    Status,
+    movement_only_dtypes,
+    offsets,
+)
+
+# Largest element count of one MPI call (MPI counts are C ints). Tests lower it to exercise the
+# splitting of long messages on small ones.
+MAX_COUNT = 2**31 - 1
+
+_fromaddress = (MPI.buffer if hasattr(MPI, "buffer") else MPI.memory).fromaddress
+_TYPES: dict = {}
+_CUSTOM_OPS: dict = {}
+_PREDEFINED = {
+    ReduceOp.SUM: MPI.SUM,
+    ReduceOp.PROD: MPI.PROD,
+    ReduceOp.MIN: MPI.MIN,
+    ReduceOp.MAX: MPI.MAX,
+    ReduceOp.BAND: MPI.BAND,
+    ReduceOp.BOR: MPI.BOR,
+}
+_BOOL_OPS = {ReduceOp.BAND: MPI.LAND, ReduceOp.BOR: MPI.LOR}
+
+
+def _mpi_type(dtype):
+    if not _TYPES:
+        import torch
+
+        _TYPES.update(
+            {
+                torch.bool: MPI.C_BOOL,
+                torch.uint8: MPI.UINT8_T,
+                torch.int8: MPI.INT8_T,
+                torch.int16: MPI.INT16_T,
+                torch.int32: MPI.INT32_T,
+                torch.int64: MPI.INT64_T,
+                torch.uint16: MPI.UINT16_T,
+                torch.uint32: MPI.UINT32_T,
+                torch.uint64: MPI.UINT64_T,
+                torch.float16: MPI.UINT16_T,
+                torch.bfloat16: MPI.UINT16_T,
+                torch.float32: MPI.FLOAT,
+                torch.float64: MPI.DOUBLE,
+                torch.complex64: MPI.C_FLOAT_COMPLEX,
+                torch.complex128: MPI.C_DOUBLE_COMPLEX,
+            }
+        )
+        for dt in movement_only_dtypes():  # carried as raw words of their size
+            _TYPES[dt] = MPI.UINT32_T if dt.itemsize == 4 else MPI.UINT8_T
+    try:
+        return _TYPES[dtype]
+    except KeyError:
+        raise TypeError(f"dtype {dtype} is not supported by the mpi backend") from None
+
+
+def _half_op(op: ReduceOp, dtype):
+    """A user-defined MPI operation that reduces 16-bit floats with torch arithmetic."""
+    key = (op, dtype)
+    if key not in _CUSTOM_OPS:
+        import torch
+
+        def combine(inbuf, inoutbuf, datatype):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # inbuf is read-only; we only read
+                a = torch.frombuffer(inbuf, dtype=dtype)
+                b = torch.frombuffer(inoutbuf, dtype=dtype)
+            torch_apply(op, a, b)
+
+        _CUSTOM_OPS[key] = MPI.Op.Create(combine, commute=True)
+    return _CUSTOM_OPS[key]
+
+
+def _mpi_op(op: ReduceOp, dtype):
+    import torch
+
+    if dtype in (torch.float16, torch.bfloat16):
+        return _half_op(op, dtype)
+    if dtype is torch.bool:
+        return _BOOL_OPS[op]
+    return _PREDEFINED[op]
+
+
+def _cuda_aware() -> bool:
+    forced = os.environ.get("HPC_COMM_CUDA_AWARE")
+    if forced is not None:
+        return forced not in ("", "0")
+    query = getattr(MPI, "Query_cuda_support", None)
+    try:
+        return bool(query()) if query else False
+    except Exception:  # an MPI without the MPIX extension
+        return False
+
+
+def _mem(buf, start: int = 0, count: int | None = None):
+    """The bytes of elements [start, start + count) of flat contiguous ``buf``, by address."""
+    n = buf.numel() - start if count is None else count
+    size = buf.element_size()
+    return _fromaddress(buf.data_ptr() + start * size, n * size)
+
+
+def _pieces(n: int):
+    """(start, count) ranges of at most MAX_COUNT elements that cover ``n`` elements."""
+    if n <= MAX_COUNT:
+        return [(0, n)]
+    return [(s, min(MAX_COUNT, n - s)) for s in range(0, n, MAX_COUNT)]
+
+
+def _wild(source: int, tag: int) -> tuple[int, int]:
+    """hpc-comm's wildcards (-1) as the MPI library spells them."""
+    return (
+        MPI.ANY_SOURCE if source == ANY_SOURCE else source,
+        MPI.ANY_TAG if tag == ANY_TAG else tag,
+    )
+
+
+def _status(st, nbytes: int | None = None) -> Status:
+    return Status(
+        st.Get_source(), st.Get_tag(), st.Get_count(MPI.BYTE) if nbytes is None else nbytes
+    )
+
+
+def _mpi_request(reqs: list) -> Request:
+    if len(reqs) == 1:
+        (r,) = reqs
+        return Request(r.Test, r.Wait)
+    return Request(lambda: MPI.Request.Testall(reqs), lambda: MPI.Request.Waitall(reqs))
+
+
+def _on_host(method):
+    """Run ``method`` on pinned host copies of CUDA tensors when MPI is not CUDA-aware."""
+
+    def wrapper(self, *args):
+        if not any(getattr(a, "is_cuda", False) for a in args) or self._cuda_aware:
+            return method(self, *args)
+        staged, host_args = [], []
+        for a in args:
+            if getattr(a, "is_cuda", False):
+                host = a.to("cpu", copy=True).pin_memory()
+                _traffic.record_copy(method.__name__.lstrip("_"))
+                staged.append((a, host))
+                a = host
+            host_args.append(a)
+        result = method(self, *host_args)
+        if isinstance(result, Request):
+
+            def copy_back():
+                for dev, host in staged:
+                    dev.copy_(host)
+
+            return Request(result.test, result.wait, finish=copy_back, keep=(staged,))
+        for dev, host in staged:
+            dev.copy_(host)
+        return result
+
+    wrapper.__name__ = method.__name__
+    return wrapper
+
+
+class MPICommunicator(Communicator):
+    """A communicator over an mpi4py ``MPI.Comm``."""
+
+    backend = "mpi"
+
+    def __init__(self, comm, node_id: int):
+        super().__init__(comm.Get_rank(), comm.Get_size(), node_id)
+        self._comm = comm
+        self._aux = None  # a duplicate for internal point-to-point traffic, made on first need
+        self._cuda_aware = _cuda_aware()
+
+    @classmethod
+    def world(cls) -> tuple[MPICommunicator, int]:
+        """The world communicator (a duplicate of COMM_WORLD) and the ranks on this node."""
+        comm = MPI.COMM_WORLD.Dup()
+        shared = comm.Split_type(MPI.COMM_TYPE_SHARED, key=comm.Get_rank())
+        node_id = shared.allreduce(comm.Get_rank(), op=MPI.MIN)
+        local_ranks = shared.Get_size()
+        shared.Free()
+        emulated = _ranks_per_node()
+        if emulated is not None:
+            node_id = comm.Get_rank() // emulated * emulated
+        return cls(comm, node_id), local_ranks
+
+    @property
+    def handle(self):
+        return self._comm
+
+    @property
+    def library_version(self) -> str:
+        return MPI.Get_library_version().strip().splitlines()[0]
+
+    def _internal(self):
+        # Collective on first use; only reached from collectives, which all ranks enter.
+        if self._aux is None:
+            self._aux = self._comm.Dup()
+        return self._aux
+
+    # -- collectives
+    def _barrier(self) -> None:
+        self._comm.Barrier()
+
+    @_on_host
+    def _bcast(self, buf, root):
+        t = _mpi_type(buf.dtype)
+        for start, n in _pieces(buf.numel()):
+            self._comm.Bcast([_mem(buf, start, n), n, t], root)
+
+    @_on_host
+    def _ibcast(self, buf, root):
+        t = _mpi_type(buf.dtype)
+        return _mpi_request(
+            [self._comm.Ibcast([_mem(buf, s, n), n, t], root) for s, n in _pieces(buf.numel())]
+        )
+
+    @_on_host
+    def _allreduce(self, buf, op):
+        t, mop = _mpi_type(buf.dtype), _mpi_op(op, buf.dtype)
+        for start, n in _pieces(buf.numel()):
+            self._comm.Allreduce(MPI.IN_PLACE, [_mem(buf, start, n), n, t], mop)
+
+    @_on_host
+    def _iallreduce(self, buf, op):
+        t, mop = _mpi_type(buf.dtype), _mpi_op(op, buf.dtype)
+        return _mpi_request(
+            [
+                self._comm.Iallreduce(MPI.IN_PLACE, [_mem(buf, s, n), n, t], mop)
+                for s, n in _pieces(buf.numel())
+            ]
+        )
+
+    @_on_host
+    def _reduce(self, buf, op, root):
+        t, mop = _mpi_type(buf.dtype), _mpi_op(op, buf.dtype)
+        for start, n in _pieces(buf.numel()):
+            msg = [_mem(buf, start, n), n, t]
+            if self._rank == root:
+                self._comm.Reduce(MPI.IN_PLACE, msg, mop, root)
+            else:
+                self._comm.Reduce(msg, None, mop, root)
+
+    @_on_host
+    def _ireduce(self, buf, op, root):
+        t, mop = _mpi_type(buf.dtype), _mpi_op(op, buf.dtype)
+        reqs = []
+        for start, n in _pieces(buf.numel()):
+            msg = [_mem(buf, start, n), n, t]
+            if self._rank == root:
+                reqs.append(self._comm.Ireduce(MPI.IN_PLACE, msg, mop, root))
+            else:
+                reqs.append(self._comm.Ireduce(msg, None, mop, root))
+        return _mpi_request(reqs)
+
+    @staticmethod
+    def _fits(counts) -> bool:
+        return sum(counts) <= MAX_COUNT
+
+    @_on_host
+    def _allgatherv(self, send, recv, counts):
+        if not self._fits(counts):
+            return self._exchange({r: send for r in range(self._size)}, _split_views(recv, counts))
+        t = _mpi_type(send.dtype)
+        self._comm.Allgatherv(
+            [_mem(send), send.numel(), t], [_mem(recv), (counts, offsets(counts)), t]
+        )
+
+    @_on_host
+    def _gatherv(self, send, recv, counts, root):
+        if not self._fits(counts):
+            recvs = _split_views(recv, counts) if self._rank == root else {}
+            return self._exchange({root: send}, recvs)
+        t = _mpi_type(send.dtype)
+        target = [_mem(recv), (counts, offsets(counts)), t] if self._rank == root else None
+        self._comm.Gatherv([_mem(send), send.numel(), t], target, root)
+
+    @_on_host
+    def _scatterv(self, send, recv, counts, root):
+        if not self._fits(counts):
+            sends = _split_views(send, counts) if self._rank == root else {}
+            return self._exchange(sends, {root: recv})
+        t = _mpi_type(recv.dtype)
+        source = [_mem(send), (counts, offsets(counts)), t] if self._rank == root else None
+        self._comm.Scatterv(source, [_mem(recv), recv.numel(), t], root)
+
+    @_on_host
+    def _alltoallv(self, send, send_counts, recv, recv_counts):
+        if not (self._fits(send_counts) and self._fits(recv_counts)):
+            return self._exchange(_split_views(send, send_counts), _split_views(recv, recv_counts))
+        t = _mpi_type(send.dtype)
+        self._comm.Alltoallv(
+            [_mem(send), (send_counts, offsets(send_counts)), t],
+            [_mem(recv), (recv_counts, offsets(recv_counts)), t],
+        )
+
+    @_on_host
+    def _reduce_scatter(self, send, recv, counts, op):
+        if not self._fits(counts):
+            self._allreduce(send, op)
+            start = offsets(counts)[self._rank]
+            recv.copy_(send[start : start + counts[self._rank]])
+            return
+        t, mop = _mpi_type(send.dtype), _mpi_op(op, send.dtype)
+        self._comm.Reduce_scatter(
+            [_mem(send), send.numel(), t], [_mem(recv), recv.numel(), t], counts, mop
+        )
+
+    def _exchange(self, sends: dict, recvs: dict) -> None:
+        """Point-to-point fallback for v-collectives whose counts overflow a C int."""
+        comm, reqs = self._internal(), []
+        for peer, view in recvs.items():
+            if peer != self._rank:
+                t = _mpi_type(view.dtype)
+                reqs += [
+                    comm.Irecv([_mem(view, s, n), n, t], peer, 0) for s, n in _pieces(view.numel())
+                ]
+        for peer, view in sends.items():
+            if peer != self._rank:
+                t = _mpi_type(view.dtype)
+                reqs += [
+                    comm.Isend([_mem(view, s, n), n, t], peer, 0) for s, n in _pieces(view.numel())
+                ]
+        if self._rank in recvs and self._rank in sends:
+            recvs[self._rank].copy_(sends[self._rank])
+        MPI.Request.Waitall(reqs)
+
+    # -- point to point
+    @_on_host
+    def _send(self, buf, dest, tag):
+        t = _mpi_type(buf.dtype)
+        for start, n in _pieces(buf.numel()):
+            self._comm.Send([_mem(buf, start, n), n, t], dest, tag)
+
+    @_on_host
+    def _isend(self, buf, dest, tag):
+        t = _mpi_type(buf.dtype)
+        return _mpi_request(
+            [self._comm.Isend([_mem(buf, s, n), n, t], dest, tag) for s, n in _pieces(buf.numel())]
+        )
+
+    @_on_host
+    def _recv(self, buf, source, tag):
+        source, tag = _wild(source, tag)
+        t, st, total = _mpi_type(buf.dtype), MPI.Status(), 0
+        for start, n in _pieces(buf.numel()):
+            self._comm.Recv([_mem(buf, start, n), n, t], source, tag, st)
+            total += st.Get_count(MPI.BYTE)
+            source, tag = st.Get_source(), st.Get_tag()  # later pieces come from the same sender
+        return _status(st, total)
+
+    @_on_host
+    def _irecv(self, buf, source, tag):
+        source, tag = _wild(source, tag)
+        pieces = _pieces(buf.numel())
+        if len(pieces) > 1 and (source == MPI.ANY_SOURCE or tag == MPI.ANY_TAG):
+            raise ValueError(
+                "irecv of a message longer than MAX_COUNT elements needs an explicit source and tag"
+            )
+        t = _mpi_type(buf.dtype)
+        return _mpi_request(
+            [self._comm.Irecv([_mem(buf, s, n), n, t], source, tag) for s, n in pieces]
+        )
+
+    def _probe(self, source, tag):
+        source, tag = _wild(source, tag)
+        st = MPI.Status()
+        self._comm.Probe(source, tag, st)
+        return _status(st)
+
+    # -- objects
+    def _bcast_obj(self, obj, root):
+        return self._comm.bcast(obj, root)
+
+    def _allgather_obj(self, obj):
+        return self._comm.allgather(obj)
+
+    def _gather_obj(self, obj, root):
+        return self._comm.gather(obj, root)
+
+    def _isend_obj(self, obj, dest, tag):
+        payload = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        req = self._comm.Isend([payload, len(payload), MPI.BYTE], dest, tag)
+        return Request(req.Test, req.Wait, keep=(payload,))
+
+    def _iprobe(self, source, tag):
+        source, tag = _wild(source, tag)
+        st = MPI.Status()
+        if self._comm.Iprobe(source, tag, st):
+            return _status(st)
+        return None
+
+    def _recv_obj(self, source, tag):
+        source, tag = _wild(source, tag)
+        st = MPI.Status()
+        message = self._comm.Mprobe(source, tag, st)  # matched probe: no other receive steals it
+        buf = bytearray(st.Get_count(MPI.BYTE))
+        message.Recv([buf, len(buf), MPI.BYTE])
+        return pickle.loads(buf), _status(st)
+
+    # -- sub-communicators
+    def _split(self, color, key):
+        sub = self._comm.Split(MPI.UNDEFINED if color is None else color, key)
+        if sub == MPI.COMM_NULL:
+            return None
+        return MPICommunicator(sub, self._node_id)
+
+    def _free(self):
+        if self._aux is not None:
+            self._aux.Free()
+            self._aux = None
+        if self._comm not in (MPI.COMM_WORLD, MPI.COMM_SELF, MPI.COMM_NULL):
+            self._comm.Free()
+
+
+def _split_views(flat, counts) -> dict:
+    return {r: flat[o : o + c] for r, (o, c) in enumerate(zip(offsets(counts), counts))}
+
+
+def _ranks_per_node() -> int | None:
+    value = os.environ.get("HPC_COMM_RANKS_PER_NODE")
+    if not value:
+        return None
+    try:
+        k = int(value)
+    except ValueError:
+        k = 0
+    if k < 1:
+        raise ValueError(f"HPC_COMM_RANKS_PER_NODE must be a positive integer, got {value!r}")
+    return k

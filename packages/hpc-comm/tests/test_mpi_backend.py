@@ -1,0 +1,104 @@
+"""Internals of the mpi backend: long messages cut into several calls, zero-copy hand-over."""
+
+import numpy as np
+import pytest
+import torch
+
+import hpc_comm as hc
+from hpc_comm.testing import numpy_reduce, rank_tensor, to_numpy
+
+pytestmark = pytest.mark.mpi_backend
+
+
+@pytest.fixture
+def short_calls(comm, monkeypatch):
+    """MPI calls limited to 5 elements, so small tensors take the long-message paths."""
+    from hpc_comm import _mpi
+
+    assert comm.backend == "mpi"
+    monkeypatch.setattr(_mpi, "MAX_COUNT", 5)
+    return comm
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16], ids=str)
+def test_long_allreduce_and_iallreduce_are_split_and_exact(short_calls, dtype):
+    comm = short_calls
+    x = rank_tensor(comm.rank, (23,), dtype)
+    comm.allreduce(x)
+    expected = numpy_reduce(
+        [to_numpy(rank_tensor(r, (23,), dtype)) for r in range(comm.size)], hc.SUM
+    )
+    np.testing.assert_array_equal(to_numpy(x), expected)
+    y = rank_tensor(comm.rank, (23,), dtype)
+    comm.iallreduce(y).wait()
+    np.testing.assert_array_equal(to_numpy(y), expected)
+
+
+def test_long_bcast_send_recv_and_reduce(short_calls):
+    comm = short_calls
+    x = rank_tensor(comm.rank, (17,), torch.int64, seed=1)
+    comm.bcast(x, root=comm.size - 1)
+    assert torch.equal(x, rank_tensor(comm.size - 1, (17,), torch.int64, seed=1))
+    right, left = (comm.rank + 1) % comm.size, (comm.rank - 1) % comm.size
+    got = torch.empty(12, dtype=torch.int64)
+    req = comm.isend(torch.arange(12) * (comm.rank + 1), right, tag=3)
+    status = comm.recv(got, source=left, tag=3)
+    req.wait()
+    assert torch.equal(got, torch.arange(12) * (left + 1)) and status.nbytes == 96
+    y = torch.full((11,), comm.rank + 1, dtype=torch.int32)
+    comm.reduce(y, hc.PROD, root=0)
+    if comm.rank == 0:
+        assert y.tolist() == [int(np.prod(range(1, comm.size + 1)))] * 11
+
+
+@pytest.mark.parametrize("dim", [0, 1])
+def test_long_v_collectives_fall_back_to_point_to_point(short_calls, dim):
+    comm = short_calls
+
+    def piece(r):
+        shape = [3, 3]
+        shape[dim] = r + 2
+        return rank_tensor(r, shape, torch.float64, seed=2)
+
+    pieces = [piece(r).numpy() for r in range(comm.size)]
+    out = comm.allgatherv(piece(comm.rank), dim=dim)
+    np.testing.assert_array_equal(out.numpy(), np.concatenate(pieces, axis=dim))
+    gathered = comm.gatherv(piece(comm.rank), dim=dim, root=0)
+    if comm.rank == 0:
+        np.testing.assert_array_equal(gathered.numpy(), np.concatenate(pieces, axis=dim))
+    full = torch.arange(40.0).reshape(20, 2)
+    mine = comm.scatterv(full if comm.rank == 0 else None)
+    counts = hc.chunk_counts(20, comm.size)
+    start = sum(counts[: comm.rank])
+    assert torch.equal(mine, full[start : start + counts[comm.rank]])
+    rs = comm.reduce_scatter(torch.ones(20, 2))
+    assert torch.equal(rs, torch.full((counts[comm.rank], 2), float(comm.size)))
+
+
+def test_contiguous_tensors_are_handed_over_by_address(comm):
+    from hpc_comm import _mpi
+
+    x = torch.arange(8, dtype=torch.float32)
+    mem = _mpi._mem(x)
+    assert mem.address == x.data_ptr() and mem.nbytes == 32
+    with hc.traffic() as t:
+        comm.allreduce(x)
+        comm.bcast(x)
+        comm.allgather(x)
+    assert sum(t.copies.values()) == 0
+
+
+@pytest.mark.bigmem
+def test_message_over_two_to_the_31_elements(comm):
+    n = 2**31 + 3
+    x = torch.zeros(n, dtype=torch.int8)
+    x[0], x[-1], x[2**31 - 1] = 1, comm.rank + 1, 2
+    comm.allreduce(x, hc.SUM)
+    assert x[0].item() == comm.size
+    assert x[-1].item() == comm.size * (comm.size + 1) // 2
+    assert x[2**31 - 1].item() == 2 * comm.size
+    assert int(x[1 : 2**31 - 1].count_nonzero()) == 0
+    if comm.rank == 0:
+        x[-2] = 5
+    comm.bcast(x, root=0)
+    assert x[-2].item() == 5

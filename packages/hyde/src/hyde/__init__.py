@@ -1,0 +1,8 @@
+"""hyde: hyperspectral image denoising with classical and DNN methods (skeleton)."""
+
+from importlib import metadata as _metadata
+
+try:
+    __version__ = _metadata.version("hyde")
+except _metadata.PackageNotFoundError:  # imported from a source tree that is not installed
+    __version__ = "0.0.0+unknown"
