@@ -1,0 +1,207 @@
+"""Every developer and CI task of the monorepo, as nox sessions.
+
+nox -s lint        ruff check and format check
+nox -s tests       all packages installed together: unit tests, then 1/2/3-rank MPI runs,
+                   emulated nodes, the torch backend, messages over 2**31 elements, integration
+nox -s isolated    each package alone in a fresh venv with only its declared dependencies
+nox -s mpich       the hpc-comm suite with MPICH at 1/2/3 ranks (3 ranks oversubscribe 2 cores)
+nox -s openmpi     the same with Open MPI
+nox -s demo        the demo, on one process and then under mpiexec -n 2
+nox -s bench -- hpc-comm   a package's benchmarks against its anchor
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+CONSTRAINTS = str(ROOT / "ci" / "constraints.txt")
+PACKAGES = [
+    "hpc-comm",
+    "heatlike",
+    "daso",
+    "abtrain",
+    "oialr",
+    "fwdgrad",
+    "f3",
+    "propulate-lite",
+    "hyde",
+]
+NEEDS_TORCH = [p for p in PACKAGES if p != "propulate-lite"]
+PACKAGE_TESTS = [f"packages/{p}/tests" for p in PACKAGES]
+UNIT = "not mpi_backend and not bigmem"
+PER_TEST_TIMEOUT = ["--timeout=300", "--timeout-method=thread"]
+RUN_TIMEOUT = "1200"  # seconds for one mpiexec run: a deadlock fails instead of hanging CI
+
+nox.options.sessions = ["lint", "tests", "isolated", "mpich", "openmpi"]
+nox.options.error_on_missing_interpreters = True
+
+
+def install(session: nox.Session, *requirements: str, torch: bool = True) -> None:
+    """pip install with the constraints file; torch first, so pip never looks for another."""
+    if torch:
+        session.install("-c", CONSTRAINTS, "torch==2.13.0")
+    session.install("-c", CONSTRAINTS, *requirements)
+
+
+def install_all(session: nox.Session, mpi: str = "mpich") -> None:
+    extras = {"hpc-comm": "[mpi,torch,plot,test]"}
+    install(
+        session,
+        "mpi4py>=4",
+        mpi,
+        "pytest-timeout",
+        *[f"./packages/{p}{extras.get(p, '[test]')}" for p in PACKAGES],
+    )
+
+
+def report_name(session: nox.Session, report: str) -> str:
+    """A file-name-safe name for one test run's JUnit report (ranks are appended)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{session.name}-{report}")
+
+
+def pytest(session: nox.Session, report: str, *args: str, env: dict | None = None) -> None:
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        *args,
+        *PER_TEST_TIMEOUT,
+        "-p",
+        "no:cacheprovider",
+        f"--junitxml=.test-reports/{report_name(session, report)}-rank0.xml",
+        env=env,
+    )
+
+
+def mpi_pytest(
+    session: nox.Session,
+    report: str,
+    ranks: int,
+    *args: str,
+    env: dict | None = None,
+    launcher: tuple[str, ...] = ("mpiexec",),
+) -> None:
+    session.log(f"{report}: {ranks} ranks")
+    session.run(
+        "timeout",
+        RUN_TIMEOUT,
+        *launcher,
+        "-n",
+        str(ranks),
+        "python",
+        "ci/mpi_pytest.py",
+        report_name(session, report),
+        *args,
+        *PER_TEST_TIMEOUT,
+        env=env,
+        external=True,
+    )
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff>=0.17,<0.18")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    install_all(session)
+    pytest(session, "unit", *PACKAGE_TESTS, "tests/repo", "-m", UNIT)
+    for ranks in (1, 2, 3):
+        mpi_pytest(session, f"mpi{ranks}", ranks, *PACKAGE_TESTS, "-m", "mpi or mpi_backend")
+    mpi_pytest(
+        session,
+        "nodes4",
+        4,
+        "packages/hpc-comm/tests/test_split.py",
+        env={"HPC_COMM_RANKS_PER_NODE": "2"},
+    )
+    mpi_pytest(session, "bigmem2", 2, "packages/hpc-comm/tests", "-m", "bigmem")
+    for ranks in (1, 2, 3):
+        mpi_pytest(
+            session,
+            f"torch{ranks}",
+            ranks,
+            "packages/hpc-comm/tests",
+            "-m",
+            "mpi",
+            env={"HPC_COMM_BACKEND": "torch"},
+        )
+    if list((ROOT / "tests" / "integration").glob("test_*.py")):
+        for ranks in (2, 3):
+            mpi_pytest(session, f"integration{ranks}", ranks, "tests/integration")
+
+
+@nox.session
+@nox.parametrize("package", PACKAGES)
+def isolated(session: nox.Session, package: str) -> None:
+    """Install one package alone (hpc-comm from this tree, the rest from PyPI) and test it."""
+    local = [] if package == "hpc-comm" else ["./packages/hpc-comm"]
+    install(session, *local, f"./packages/{package}[test]", torch=package in NEEDS_TORCH)
+    session.run("python", "-m", "pip", "check")
+    pytest(session, package, f"packages/{package}/tests", "-m", UNIT)
+
+
+def _mpi_suite(session: nox.Session, mpi: str, launcher: tuple[str, ...]) -> None:
+    install(session, "mpi4py>=4", mpi, "./packages/hpc-comm[test]")
+    session.run("python", "-c", "from mpi4py import MPI; print(MPI.Get_library_version())")
+    for ranks in (1, 2, 3):
+        mpi_pytest(
+            session,
+            f"{mpi}{ranks}",
+            ranks,
+            "packages/hpc-comm/tests",
+            "-m",
+            "mpi or mpi_backend",
+            launcher=launcher,
+        )
+
+
+@nox.session
+def mpich(session: nox.Session) -> None:
+    _mpi_suite(session, "mpich", ("mpiexec",))
+
+
+@nox.session
+def openmpi(session: nox.Session) -> None:
+    # Open MPI refuses root unless told (CI runs as root) and refuses more ranks than cores.
+    os.environ.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
+    os.environ.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+    _mpi_suite(session, "openmpi", ("mpiexec", "--oversubscribe"))
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    install_all(session)
+    session.run("python", "tools/demo.py")
+    session.run("timeout", "600", "mpiexec", "-n", "2", "python", "tools/demo.py", external=True)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run the benchmarks of the packages named after `--` (default: all that have some)."""
+    install_all(session)
+    names = session.posargs or PACKAGES
+    for name in names:
+        if name not in PACKAGES:
+            session.error(f"unknown package {name!r}; choose from {', '.join(PACKAGES)}")
+        for script in sorted((ROOT / "packages" / name / "benchmarks").glob("*.py")):
+            session.run(
+                "timeout",
+                "3600",
+                "mpiexec",
+                "-n",
+                "2",
+                "python",
+                str(script),
+                "--output",
+                f"docs/benchmarks/{name}.md",
+                external=True,
+            )
