@@ -53,7 +53,9 @@ def as_op(op: ReduceOp | str) -> ReduceOp:
 
 def effective_op(op: ReduceOp, dtype) -> ReduceOp:
     """The operator actually applied for ``dtype``; raise TypeError where it is undefined."""
-    if (dtype.itemsize == 1 and dtype.is_floating_point) or str(dtype) == "torch.complex32":
+    if (dtype.is_floating_point and dtype.itemsize == 1) or (
+        dtype.is_complex and dtype.itemsize == 4
+    ):
         raise TypeError(
             f"reductions are not supported for dtype {dtype} (torch has no "
             "arithmetic on it); it can only be moved (bcast, gather, send)"

@@ -121,50 +121,67 @@ def offsets(counts: Sequence[int]) -> list[int]:
     return out
 
 
-def _dtype_table():
-    import torch
+_DTYPES: list = []
+_DTYPE_CODES: dict = {}
+_MOVEMENT_ONLY: list = []
 
-    return [
-        torch.bool,
-        torch.uint8,
-        torch.int8,
-        torch.int16,
-        torch.int32,
-        torch.int64,
-        torch.float16,
-        torch.bfloat16,
-        torch.float32,
-        torch.float64,
-        torch.complex64,
-        torch.complex128,
-        torch.uint16,
-        torch.uint32,
-        torch.uint64,
-        *movement_only_dtypes(),
-    ]
+
+def _dtype_table() -> list:
+    """Every supported dtype, in the order that defines its code (built once)."""
+    if not _DTYPES:
+        import torch
+
+        _MOVEMENT_ONLY.extend(
+            getattr(torch, n)
+            for n in [
+                "complex32",
+                "float8_e4m3fn",
+                "float8_e5m2",
+                "float8_e4m3fnuz",
+                "float8_e5m2fnuz",
+                "float8_e8m0fnu",
+            ]
+            if hasattr(torch, n)
+        )
+        _DTYPES.extend(
+            [
+                torch.bool,
+                torch.uint8,
+                torch.int8,
+                torch.int16,
+                torch.int32,
+                torch.int64,
+                torch.float16,
+                torch.bfloat16,
+                torch.float32,
+                torch.float64,
+                torch.complex64,
+                torch.complex128,
+                torch.uint16,
+                torch.uint32,
+                torch.uint64,
+                *_MOVEMENT_ONLY,
+            ]
+        )
+        _DTYPE_CODES.update((d, i) for i, d in enumerate(_DTYPES))
+    return _DTYPES
 
 
 def movement_only_dtypes() -> list:
     """Dtypes hpc-comm moves but cannot reduce (torch has no arithmetic on them)."""
-    import torch
-
-    names = [
-        "complex32",
-        "float8_e4m3fn",
-        "float8_e5m2",
-        "float8_e4m3fnuz",
-        "float8_e5m2fnuz",
-        "float8_e8m0fnu",
-    ]
-    return [getattr(torch, n) for n in names if hasattr(torch, n)]
+    _dtype_table()
+    return list(_MOVEMENT_ONLY)
 
 
 def dtype_code(dtype) -> int:
     """A small integer for ``dtype`` that all ranks agree on (for header exchange)."""
-    try:
-        return _dtype_table().index(dtype)
-    except ValueError:
-        raise TypeError(f"dtype {dtype} is not supported by hpc-comm") from None
+    code = _DTYPE_CODES.get(dtype)
+    if code is None:
+        _dtype_table()
+        code = _DTYPE_CODES.get(dtype)
+        if code is None:
+            raise TypeError(f"dtype {dtype} is not supported by hpc-comm")
+    return code
 
 
 def _require_tensor(tensor, name: str = "tensor"):
