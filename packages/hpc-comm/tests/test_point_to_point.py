@@ -7,14 +7,12 @@ import pytest
 import torch
 
 import hpc_comm as hc
-from hpc_comm.testing import rank_tensor, to_numpy
+from hpc_comm.testing import all_dtypes, rank_tensor, to_numpy
 
 pytestmark = pytest.mark.mpi
 
 
-@pytest.mark.parametrize(
-    "dtype", [torch.float32, torch.bfloat16, torch.bool, torch.complex128], ids=str
-)
+@pytest.mark.parametrize("dtype", all_dtypes(), ids=str)
 def test_ring_of_blocking_sends(comm, dtype):
     right, left = (comm.rank + 1) % comm.size, (comm.rank - 1) % comm.size
     out = rank_tensor(comm.rank, (3, 4), dtype, seed=20)
