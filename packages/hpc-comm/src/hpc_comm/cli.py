@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 import hpc_comm as hc
+from hpc_comm.cli_support import make_parser, run, say
 
 DESCRIPTION = """\
 hpc-comm moves torch tensors between processes with MPI (mpi4py) or torch.distributed, behind
@@ -20,11 +21,6 @@ examples:
   mpiexec -n 2 hpc-comm selftest         run every collective and check the results
   mpiexec -n 2 hpc-comm bench --ops allreduce --max-size 1MiB --plot bench.png
 """
-
-
-def _say(comm, text: str) -> None:
-    if comm.rank == 0:
-        print(text, flush=True)
 
 
 def info_dict(comm) -> dict:
@@ -64,10 +60,10 @@ def cmd_info(args) -> int:
     comm = hc.world()
     facts = info_dict(comm)
     if args.json:
-        _say(comm, json.dumps(facts, indent=2))
+        say(json.dumps(facts, indent=2))
     else:
         width = max(len(k) for k in facts)
-        _say(comm, "\n".join(f"{k:<{width}}  {v}" for k, v in facts.items()))
+        say("\n".join(f"{k:<{width}}  {v}" for k, v in facts.items()))
     return 0
 
 
@@ -85,7 +81,7 @@ def cmd_selftest(args) -> int:
         f"{len(results) - failed} passed, {failed} failed "
         f"({comm.backend} backend, {comm.size} ranks)"
     )
-    _say(comm, "\n".join(lines))
+    say("\n".join(lines))
     return 1 if failed else 0
 
 
@@ -99,8 +95,8 @@ def cmd_bench(args) -> int:
             f"no message size between --min-size {args.min_size} and --max-size {args.max_size}"
         )
     rows = bench.sweep(comm, ops=args.ops, sizes=sizes, iterations=args.iterations)
-    _say(comm, f"hpc-comm bench: {comm.backend} backend, {comm.size} ranks\n")
-    _say(comm, bench.format_table(rows))
+    say(f"hpc-comm bench: {comm.backend} backend, {comm.size} ranks\n")
+    say(bench.format_table(rows))
     if args.plot and comm.rank == 0:
         bench.plot(rows, args.plot)
         print(f"\nplot written to {args.plot}")
@@ -117,12 +113,7 @@ def _size(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="hpc-comm",
-        description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--version", action="version", version=f"hpc-comm {hc.__version__}")
+    parser = make_parser("hpc-comm", DESCRIPTION, hc.__version__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     info = sub.add_parser("info", help="backend, library versions, ranks, nodes, threads, CUDA")
@@ -161,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--iterations",
-        type=int,
+        type=_positive,
         default=None,
         help="calls per size (default: more for small messages)",
     )
@@ -174,21 +165,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if getattr(args, "run", None) is None:
-        parser.print_help()
-        return 0
-    if getattr(args, "iterations", None) is not None and args.iterations < 1:
-        parser.error("--iterations must be at least 1")
+def _positive(text: str) -> int:
     try:
-        return args.run(args)
-    except (ValueError, TypeError, ImportError) as exc:
-        # Bad input: one clear line and exit code 2 (every rank sees the same arguments).
-        if hc.world().rank == 0:
-            print(f"hpc-comm: error: {exc}", file=sys.stderr)
-        return 2
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(build_parser(), argv)
 
 
 if __name__ == "__main__":

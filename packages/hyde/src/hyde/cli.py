@@ -2,38 +2,21 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 
+from hpc_comm.cli_support import make_parser, run
 from hyde import __version__
 
-DESCRIPTION = (
-    "hyde will denoise hyperspectral image cubes with classical low-rank and wavelet methods "
-    "and with neural-network models, using tiled inference for large cubes. This command will "
-    "gain subcommands to denoise files and run benchmarks. Not yet implemented; see the issue "
-    "tracker."
-)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the `hyde` command."""
-    parser = argparse.ArgumentParser(prog="hyde", description=DESCRIPTION)
-    parser.add_argument(
-        "--version",
-        action="version",
-        version=f"hyde {__version__}",
-        help="print the version and exit",
-    )
-    return parser
+DESCRIPTION = """\
+hyde will denoise hyperspectral image cubes with classical low-rank and wavelet methods and with
+neural-network models, using tiled inference for large cubes. This command will gain subcommands
+to denoise files and run benchmarks. Not yet implemented; see the issue tracker.
+"""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code (argparse exits with 2 on bad input)."""
-    parser = build_parser()
-    parser.parse_args(argv)
-    # There are no subcommands yet, so every valid invocation shows what the package will do.
-    parser.print_help()
-    return 0
+    """Run the command line; returns the exit code (2 on bad input)."""
+    return run(make_parser("hyde", DESCRIPTION, __version__), argv)
 
 
 if __name__ == "__main__":

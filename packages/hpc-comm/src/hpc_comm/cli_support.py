@@ -1,0 +1,44 @@
+"""What every command line of the suite shares: the parser's shape, rank-0 output, exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from . import _launcher
+
+
+def say(text: str = "", file=None) -> None:
+    """Print on rank 0 only (the rank comes from the launcher before ``world()`` exists)."""
+    if _launcher.rank_and_size()[0] == 0:
+        print(text, file=file or sys.stdout, flush=True)
+
+
+def make_parser(prog: str, description: str, version: str) -> argparse.ArgumentParser:
+    """An argparse parser that keeps the description's line breaks and has ``--version``."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"{prog} {version}", help="print the version"
+    )
+    return parser
+
+
+def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and call the chosen subcommand's ``run(args)``; print help without one.
+
+    Bad input, argparse's or a ValueError / TypeError / ImportError from the command, ends with
+    one line on stderr and exit code 2; every rank returns the same code.
+    """
+    args = parser.parse_args(argv)
+    command = getattr(args, "run", None)
+    if command is None:
+        say(parser.format_help().rstrip())
+        return 0
+    try:
+        return int(command(args) or 0)
+    except (ValueError, TypeError, ImportError) as exc:
+        say(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
