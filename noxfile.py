@@ -61,7 +61,7 @@ def install_all(session: nox.Session, mpi: str = "mpich") -> None:
 
 def report_name(session: nox.Session, report: str) -> str:
     """A file-name-safe name for one test run's JUnit report (ranks are appended)."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{session.name}-{report}")
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{session.name.split('(')[0]}-{report}")
 
 
 def pytest(session: nox.Session, report: str, *args: str, env: dict | None = None) -> None:
