@@ -155,7 +155,7 @@ def _mpi_suite(session: nox.Session, mpi: str, launcher: tuple[str, ...]) -> Non
     for ranks in (1, 2, 3):
         mpi_pytest(
             session,
-            f"{mpi}{ranks}",
+            f"{ranks}ranks",
             ranks,
             "packages/hpc-comm/tests",
             "-m",
