@@ -50,3 +50,17 @@ def local_size_hint() -> int | None:
             except ValueError:
                 continue
     return None
+
+
+def ranks_per_node(environ=os.environ) -> int | None:
+    """``HPC_COMM_RANKS_PER_NODE``: ranks per emulated node (None when unset), for every backend."""
+    value = environ.get("HPC_COMM_RANKS_PER_NODE")
+    if not value:
+        return None
+    try:
+        k = int(value)
+    except ValueError:
+        k = 0
+    if k < 1:
+        raise ValueError(f"HPC_COMM_RANKS_PER_NODE must be a positive integer, got {value!r}")
+    return k

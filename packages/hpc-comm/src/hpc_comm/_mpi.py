@@ -15,6 +15,7 @@ import warnings
 from mpi4py import MPI
 
 from . import _traffic
+from ._launcher import ranks_per_node as _ranks_per_node
 from ._ops import ReduceOp, torch_apply
 from .communicator import (
     ANY_SOURCE,
@@ -433,16 +434,3 @@ class MPICommunicator(Communicator):
 
 def _split_views(flat, counts) -> dict:
     return {r: flat[o : o + c] for r, (o, c) in enumerate(zip(offsets(counts), counts))}
-
-
-def _ranks_per_node() -> int | None:
-    value = os.environ.get("HPC_COMM_RANKS_PER_NODE")
-    if not value:
-        return None
-    try:
-        k = int(value)
-    except ValueError:
-        k = 0
-    if k < 1:
-        raise ValueError(f"HPC_COMM_RANKS_PER_NODE must be a positive integer, got {value!r}")
-    return k

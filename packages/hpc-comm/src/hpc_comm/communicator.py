@@ -193,6 +193,25 @@ def _require_tensor(tensor, name: str = "tensor"):
     return tensor
 
 
+_REDUCTIONS: dict = {}
+
+
+def _reduction_for(op, tensor):
+    """The operator to apply for ``op`` on ``tensor``'s dtype (checked once per pair, cached)."""
+    import torch
+
+    if not isinstance(tensor, torch.Tensor):
+        raise TypeError(f"tensor must be a torch.Tensor, got {type(tensor).__name__}")
+    try:
+        return _REDUCTIONS[op, tensor.dtype]
+    except (KeyError, TypeError):  # TypeError: op is not hashable, rejected just below
+        pass
+    dtype_code(tensor.dtype)
+    effective = effective_op(as_op(op), tensor.dtype)
+    _REDUCTIONS[op, tensor.dtype] = effective
+    return effective
+
+
 def _normalize_dim(dim: int, ndim: int, name: str = "dim") -> int:
     if not isinstance(dim, int) or isinstance(dim, bool):
         raise TypeError(f"{name} must be an int, got {type(dim).__name__}")
@@ -360,80 +379,66 @@ class Communicator:
         _traffic.record("barrier")
         self._barrier()
 
+    def _inplace(self, opname: str, tensor, op=None, root: int | None = None):
+        """The preamble of the in-place operations (bcast, reduce, allreduce and their
+        non-blocking forms): checks, the operator for this dtype, agreement across ranks with
+        ``check`` on, a contiguous buffer and traffic accounting. Returns (buffer, flat, op)."""
+        self._live()
+        if op is None:
+            _require_tensor(tensor)
+        else:
+            op = _reduction_for(op, tensor)
+        if root is not None:
+            self._check_root(root)
+        if self.check:
+            extra, what = ([], "") if root is None else ([root], ", root")
+            self._agree(opname, tensor, extra, what)
+        buf = tensor if tensor.is_contiguous() else self._contiguous(tensor, opname)
+        if _traffic._active:
+            nbytes = buf.numel() * buf.element_size()
+            is_root = self._rank == root
+            if root is None:
+                _traffic.record(opname, sent=nbytes, received=nbytes)
+            elif opname.endswith("bcast"):
+                _traffic.record(opname, sent=nbytes * is_root, received=nbytes * (not is_root))
+            else:
+                _traffic.record(opname, sent=nbytes, received=nbytes * is_root)
+        return buf, (buf if buf.dim() == 1 else buf.view(-1)), op
+
     def bcast(self, tensor: torch.Tensor, root: int = 0) -> torch.Tensor:
         """Broadcast ``tensor`` from ``root`` into ``tensor`` on every rank (in place)."""
-        self._live()
-        _require_tensor(tensor)
-        self._check_root(root)
-        self._agree("bcast", tensor, [root], ", root")
-        buf = self._contiguous(tensor, "bcast")
-        nbytes = buf.numel() * buf.element_size()
-        _traffic.record(
-            "bcast",
-            sent=nbytes if self._rank == root else 0,
-            received=0 if self._rank == root else nbytes,
-        )
-        self._bcast(buf.view(-1), root)
+        buf, flat, _ = self._inplace("bcast", tensor, root=root)
+        self._bcast(flat, root)
         if buf is not tensor:
             tensor.copy_(buf)
         return tensor
 
     def ibcast(self, tensor: torch.Tensor, root: int = 0) -> Request:
         """Non-blocking ``bcast``; ``wait()`` returns ``tensor``."""
-        self._live()
-        _require_tensor(tensor)
-        self._check_root(root)
-        self._agree("ibcast", tensor, [root], ", root")
-        buf = self._contiguous(tensor, "ibcast")
-        nbytes = buf.numel() * buf.element_size()
-        _traffic.record(
-            "ibcast",
-            sent=nbytes if self._rank == root else 0,
-            received=0 if self._rank == root else nbytes,
-        )
-        req = self._ibcast(buf.view(-1), root)
-        return self._wrap_inplace(req, tensor, buf)
+        buf, flat, _ = self._inplace("ibcast", tensor, root=root)
+        return self._wrap_inplace(self._ibcast(flat, root), tensor, buf)
 
     def allreduce(self, tensor: torch.Tensor, op: ReduceOp | str = ReduceOp.SUM) -> torch.Tensor:
         """Reduce ``tensor`` element-wise over all ranks with ``op``; every rank gets the result
         in ``tensor`` (in place), which is also returned."""
-        self._live()
-        _require_tensor(tensor)
-        op = effective_op(as_op(op), tensor.dtype)
-        self._agree("allreduce", tensor)
-        buf = self._contiguous(tensor, "allreduce")
-        nbytes = buf.numel() * buf.element_size()
-        _traffic.record("allreduce", sent=nbytes, received=nbytes)
-        self._allreduce(buf.view(-1), op)
+        buf, flat, op = self._inplace("allreduce", tensor, op)
+        self._allreduce(flat, op)
         if buf is not tensor:
             tensor.copy_(buf)
         return tensor
 
     def iallreduce(self, tensor: torch.Tensor, op: ReduceOp | str = ReduceOp.SUM) -> Request:
         """Non-blocking ``allreduce``; ``wait()`` returns ``tensor`` holding the result."""
-        self._live()
-        _require_tensor(tensor)
-        op = effective_op(as_op(op), tensor.dtype)
-        self._agree("iallreduce", tensor)
-        buf = self._contiguous(tensor, "iallreduce")
-        nbytes = buf.numel() * buf.element_size()
-        _traffic.record("iallreduce", sent=nbytes, received=nbytes)
-        return self._wrap_inplace(self._iallreduce(buf.view(-1), op), tensor, buf)
+        buf, flat, op = self._inplace("iallreduce", tensor, op)
+        return self._wrap_inplace(self._iallreduce(flat, op), tensor, buf)
 
     def reduce(
         self, tensor: torch.Tensor, op: ReduceOp | str = ReduceOp.SUM, root: int = 0
     ) -> torch.Tensor:
         """Reduce ``tensor`` over all ranks into ``tensor`` on ``root`` (in place). On the other
         ranks ``tensor`` is left as it was."""
-        self._live()
-        _require_tensor(tensor)
-        op = effective_op(as_op(op), tensor.dtype)
-        self._check_root(root)
-        self._agree("reduce", tensor, [root], ", root")
-        buf = self._contiguous(tensor, "reduce")
-        nbytes = buf.numel() * buf.element_size()
-        _traffic.record("reduce", sent=nbytes, received=nbytes if self._rank == root else 0)
-        self._reduce(buf.view(-1), op, root)
+        buf, flat, op = self._inplace("reduce", tensor, op, root)
+        self._reduce(flat, op, root)
         if buf is not tensor and self._rank == root:
             tensor.copy_(buf)
         return tensor
@@ -442,15 +447,8 @@ class Communicator:
         self, tensor: torch.Tensor, op: ReduceOp | str = ReduceOp.SUM, root: int = 0
     ) -> Request:
         """Non-blocking ``reduce``; ``wait()`` returns ``tensor``."""
-        self._live()
-        _require_tensor(tensor)
-        op = effective_op(as_op(op), tensor.dtype)
-        self._check_root(root)
-        self._agree("ireduce", tensor, [root], ", root")
-        buf = self._contiguous(tensor, "ireduce")
-        nbytes = buf.numel() * buf.element_size()
-        _traffic.record("ireduce", sent=nbytes, received=nbytes if self._rank == root else 0)
-        req = self._ireduce(buf.view(-1), op, root)
+        buf, flat, op = self._inplace("ireduce", tensor, op, root)
+        req = self._ireduce(flat, op, root)
         if self._rank != root:
             return Request.all_of([req], result=tensor)
         return self._wrap_inplace(req, tensor, buf)
@@ -466,10 +464,14 @@ class Communicator:
 
         return Request(req.test, req.wait, finish=copy_back, keep=(buf,))
 
-    def allgather(self, tensor: torch.Tensor, dim: int = 0) -> torch.Tensor:
+    def allgather(
+        self, tensor: torch.Tensor, dim: int = 0, out: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Concatenate every rank's ``tensor`` along ``dim``; all ranks pass the same shape.
 
-        A 0-d tensor is treated as shape ``(1,)``, so gathering scalars gives a vector.
+        A 0-d tensor is treated as shape ``(1,)``, so gathering scalars gives a vector. Pass a
+        preallocated ``out`` (``dim`` 0 only) to reuse its memory across calls: allocating a
+        large result anew on every call costs more than the communication.
         """
         import torch
 
@@ -477,22 +479,30 @@ class Communicator:
         _require_tensor(tensor)
         tensor = _as_1d_or_more(tensor)
         dim = _normalize_dim(dim, tensor.dim())
-        self._agree("allgather", tensor)
-        send = self._contiguous(tensor, "allgather")
+        if self.check:
+            self._agree("allgather", tensor)
+        send = tensor if tensor.is_contiguous() else self._contiguous(tensor, "allgather")
         n = send.numel()
-        _traffic.record(
-            "allgather", sent=n * send.element_size(), received=n * send.element_size() * self._size
-        )
+        if _traffic._active:
+            size = n * send.element_size()
+            _traffic.record("allgather", sent=size, received=size * self._size)
+        flat_send = send if send.dim() == 1 else send.view(-1)
         if dim == 0:
-            out = torch.empty(
-                (tensor.shape[0] * self._size, *tensor.shape[1:]),
-                dtype=tensor.dtype,
-                device=tensor.device,
-            )
-            self._allgatherv(send.view(-1), out.view(-1), [n] * self._size)
+            shape = (tensor.shape[0] * self._size, *tensor.shape[1:])
+            if out is None:
+                out = torch.empty(shape, dtype=tensor.dtype, device=tensor.device)
+            elif tuple(out.shape) != shape or out.dtype != tensor.dtype or not out.is_contiguous():
+                raise ValueError(
+                    f"out must be a contiguous {tensor.dtype} tensor of shape {shape}, got "
+                    f"{'contiguous ' if out.is_contiguous() else 'non-contiguous '}{out.dtype} "
+                    f"{tuple(out.shape)}"
+                )
+            self._allgather(flat_send, out.view(-1))
             return out
+        if out is not None:
+            raise ValueError("out is only supported with dim=0")
         stacked = torch.empty((self._size, *tensor.shape), dtype=tensor.dtype, device=tensor.device)
-        self._allgatherv(send.view(-1), stacked.view(-1), [n] * self._size)
+        self._allgather(flat_send, stacked.view(-1))
         return torch.cat(stacked.unbind(0), dim=dim)
 
     def allgatherv(self, tensor: torch.Tensor, dim: int = 0) -> torch.Tensor:
@@ -862,6 +872,10 @@ class Communicator:
 
     def _allgatherv(self, send, recv, counts: list[int]) -> None:
         raise NotImplementedError
+
+    def _allgather(self, send, recv) -> None:
+        """Every rank sends the same number of elements (a backend may do this faster)."""
+        self._allgatherv(send, recv, [send.numel()] * self._size)
 
     def _gatherv(self, send, recv, counts: list[int], root: int) -> None:
         raise NotImplementedError
