@@ -202,8 +202,9 @@ def make_calls(op: str, nbytes: int, comm, world, numpy_memory: bool) -> dict:
     else:
         out = written(n * world.Get_size())
         calls["mpi4py"] = lambda: world.Allgather(a, out)
-        calls["hpc-comm"] = lambda: comm.allgather(x)
-        calls["hpc-comm/np"] = lambda: comm.allgather(xn)
+        gathered = torch.zeros(n * world.Get_size(), dtype=torch.float32)
+        calls["hpc-comm"] = lambda: comm.allgather(x, out=gathered)
+        calls["hpc-comm/np"] = lambda: comm.allgather(xn, out=torch.from_numpy(out))
     if not numpy_memory:
         del calls["hpc-comm/np"]
     return calls
@@ -390,8 +391,10 @@ def markdown(args, env, rows, sweep_rows) -> str:
         "(`torch.from_numpy`), which tells hpc-comm's own cost apart from the effect of where "
         "torch puts large buffers. `ratio` is hpc-comm/mpi4py, `added` the difference, "
         "`ratio IQR` the interquartile range of the per-round ratios (how noisy the machine "
-        "was). Sizes are bytes per rank; `allgather` returns a new tensor (allocated in the "
-        "call) while mpi4py fills a preallocated one. All buffers are written before timing "
+        "was). Sizes are bytes per rank; both `allgather`s fill a preallocated result "
+        "(hpc-comm's `out=`). hpc-comm is imported before torch, so torch puts large "
+        "tensors on transparent huge pages as NumPy does (`THP_MEM_ALLOC_ENABLE`, see the "
+        "setup table). All buffers are written before timing "
         "(an untouched `np.zeros` array reads as the kernel's zero page, which flatters a "
         "bcast root).",
         "",

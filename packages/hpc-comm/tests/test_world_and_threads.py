@@ -51,3 +51,24 @@ def test_logger_prefixes_rank(comm, capsys):
     log.info("hello")
     err = capsys.readouterr().err
     assert f"[rank {comm.rank}/{comm.size}]" in err and "hello" in err
+
+
+def _thp_setting(code: str, **env) -> str:
+    import os
+    import subprocess
+    import sys
+
+    environ = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
+    environ.update(env)
+    script = code + "; import os; print(os.environ.get('THP_MEM_ALLOC_ENABLE', 'unset'))"
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=environ, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+def test_importing_first_puts_large_torch_tensors_on_huge_pages():
+    assert _thp_setting("import hpc_comm") == "1"
+    assert _thp_setting("import hpc_comm", THP_MEM_ALLOC_ENABLE="0") == "0"  # the user decides
+    # torch reads the variable at its first allocation: once imported, it is too late to set it
+    assert _thp_setting("import torch, hpc_comm") == "unset"

@@ -277,6 +277,14 @@ class MPICommunicator(Communicator):
         return sum(counts) <= MAX_COUNT
 
     @_on_host
+    def _allgather(self, send, recv):
+        n = send.numel()
+        if n * self._size > MAX_COUNT:
+            return self._allgatherv(send, recv, [n] * self._size)
+        t = _mpi_type(send.dtype)
+        self._comm.Allgather([_mem(send), n, t], [_mem(recv), n, t])
+
+    @_on_host
     def _allgatherv(self, send, recv, counts):
         if not self._fits(counts):
             return self._exchange({r: send for r in range(self._size)}, _split_views(recv, counts))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 from collections.abc import Sequence
@@ -48,6 +49,7 @@ def info_dict(comm) -> dict:
         import torch.distributed as dist
 
         facts["torch"] = torch.__version__
+        facts["torch huge pages"] = os.environ.get("THP_MEM_ALLOC_ENABLE", "0") not in ("", "0")
         facts["cuda available"] = torch.cuda.is_available()
         facts["nccl available"] = dist.is_available() and dist.is_nccl_available()
         facts["gloo available"] = dist.is_available() and dist.is_gloo_available()
