@@ -1,0 +1,222 @@
+"""Append-only HDF5 checkpoints: one file per worker and run segment, replayed on resume.
+
+Each worker logs what it alone knows: the individuals it evaluated and the exchanges it started
+(an emigrant moved or copied to another island, a pollination victim retired). Every append is
+flushed before the worker goes on, so a killed run loses at most the evaluation in progress.
+Replaying all files rebuilds each island's population: an individual copy is present when it
+was born or received there, and active unless some event retired it (order does not matter).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .population import Individual
+from .space import SearchSpace
+
+FORMAT_VERSION = 1
+EVENT_MOVE, EVENT_COPY, EVENT_RETIRE = 1, 2, 3
+_FILE = re.compile(r"seg(\d+)-worker(\d+)\.h5$")
+# meta columns of an evaluated individual
+_META = ("segment", "rank", "generation", "island", "worker", "current", "failed", "cancelled")
+# event columns: kind, uid (3), migration steps, from island, to island, current at target
+_EVENT_WIDTH = 8
+
+
+def existing_files(path: Path) -> list[Path]:
+    return sorted(p for p in Path(path).glob("seg*-worker*.h5") if _FILE.search(p.name))
+
+
+def next_segment(path: Path) -> int:
+    segments = [int(_FILE.search(p.name).group(1)) for p in existing_files(path)]
+    return max(segments, default=-1) + 1
+
+
+def read_config(path: Path) -> dict | None:
+    """The run configuration stored in the checkpoint (from its first readable file)."""
+
+    for file in existing_files(path):
+        try:
+            with _open_for_reading(file) as f:
+                return json.loads(f.attrs["config"])
+        except (OSError, KeyError):
+            continue
+    return None
+
+
+def config_mismatch(stored: dict, current: dict) -> str | None:
+    """Why a checkpoint cannot continue with this configuration, or None."""
+    for key in ("format", "space", "num_islands"):
+        if stored.get(key) != current.get(key):
+            return f"checkpoint has {key}={stored.get(key)!r}, this run has {current.get(key)!r}"
+    return None
+
+
+class CheckpointWriter:
+    """Appends one worker's evaluated individuals and exchange events to its own HDF5 file."""
+
+    def __init__(self, path: Path, segment: int, rank: int, space: SearchSpace, config: dict):
+        import h5py
+
+        self.space = space
+        Path(path).mkdir(parents=True, exist_ok=True)
+        self.file_path = Path(path) / f"seg{segment:04d}-worker{rank:05d}.h5"
+        tmp = self.file_path.with_suffix(".h5.tmp")
+        with h5py.File(tmp, "w", libver="latest") as f:  # created complete, then renamed
+            f.attrs["config"] = json.dumps(config)
+            f.attrs["columns"] = json.dumps([*space.names, "loss", "evaltime", "timestamp", *_META])
+            _table(f, "individuals", (len(space) + 3 + len(_META),), np.float64)
+            _table(f, "events", (_EVENT_WIDTH,), np.int64)
+        os.replace(tmp, self.file_path)
+        self._file = h5py.File(self.file_path, "r+", libver="latest")
+        # single-writer/multiple-reader mode orders metadata writes so that the file on disk is
+        # consistent after every flush: a killed worker leaves a readable file
+        self._file.swmr_mode = True
+        self._tables = {name: _AppendTable(self._file[name]) for name in ("individuals", "events")}
+        self._individuals: list[Individual] = []
+        self._events: list[list[int]] = []
+
+    def add_individual(self, ind: Individual) -> None:
+        self._individuals.append(ind)
+
+    def add_event(self, kind: int, ind: Individual, to_island: int, current: int) -> None:
+        self._events.append([kind, *ind.uid, ind.migration_steps, ind.island, to_island, current])
+
+    def flush(self) -> None:
+        """Append what was added since the last flush, then flush the file."""
+        if not self._individuals and not self._events:
+            return
+        if self._individuals:
+            inds, self._individuals = self._individuals, []
+            rows = np.array([_row(self.space, i) for i in inds], dtype=np.float64)
+            self._tables["individuals"].append(rows)
+        if self._events:
+            events, self._events = np.array(self._events, dtype=np.int64), []
+            self._tables["events"].append(events)
+        self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self.flush()
+            self._file.close()
+            self._file = None
+
+
+def _open_for_reading(file: Path):
+    import h5py
+
+    return h5py.File(file, "r", swmr=True)
+
+
+def _table(f, name: str, row_shape: tuple, dtype) -> None:
+    f.create_dataset(
+        name, shape=(0, *row_shape), maxshape=(None, *row_shape), dtype=dtype, chunks=True
+    )
+
+
+class _AppendTable:
+    """Appends rows to a resizable 2-D dataset through h5py's low-level calls (this is on the
+    path of every evaluation, and the high-level slicing costs several times more)."""
+
+    def __init__(self, ds):
+        self.ds, self.rows, self.width = ds, ds.shape[0], ds.shape[1]
+
+    def append(self, rows: np.ndarray) -> None:
+        from h5py import h5s
+
+        rows = np.ascontiguousarray(rows, dtype=self.ds.dtype)
+        count = rows.shape[0]
+        self.ds.id.set_extent((self.rows + count, self.width))
+        target = self.ds.id.get_space()
+        target.select_hyperslab((self.rows, 0), (count, self.width))
+        self.ds.id.write(h5s.create_simple(rows.shape), target, rows)
+        self.rows += count
+
+
+def _row(space: SearchSpace, ind: Individual) -> list[float]:
+    return [*space.encode(ind), ind.loss, ind.evaltime, ind.timestamp, *_meta_row(ind)]
+
+
+def _meta_row(ind: Individual) -> list[int]:
+    return [*ind.uid, ind.island, ind.worker, ind.current, int(ind.failed), int(ind.cancelled)]
+
+
+def read_records(path: Path) -> tuple[SearchSpace, list[Individual], list[np.ndarray]]:
+    """Every evaluated individual (as born) and every exchange event in a checkpoint folder."""
+
+    config = read_config(path)
+    if config is None:
+        raise ValueError(f"checkpoint_path {str(path)!r} holds no readable checkpoint")
+    space = SearchSpace.from_config(config["space"])
+    individuals: list[Individual] = []
+    events: list[np.ndarray] = []
+    for file in existing_files(path):
+        try:
+            with _open_for_reading(file) as f:
+                rows = f["individuals"][:]
+                if f["events"].shape[0]:
+                    events.append(f["events"][:])
+        except (OSError, KeyError) as exc:  # a file cut short by a kill mid-creation
+            from hpc_comm import get_logger
+
+            get_logger(__name__).warning("skipping unreadable checkpoint file %s: %s", file, exc)
+            continue
+        d = len(space)
+        for row in rows:
+            info = row[d + 3 :].astype(np.int64)
+            individuals.append(_individual(space, row[:d], row[d], info, row[d + 1 : d + 3]))
+    return space, individuals, events
+
+
+def _individual(space, row, value, info, times) -> Individual:
+    ind = Individual(space.decode(row))
+    ind.loss = float(value)
+    ind.uid = (int(info[0]), int(info[1]), int(info[2]))
+    ind.generation = int(info[2])
+    ind.island, ind.worker, ind.current = int(info[3]), int(info[4]), int(info[5])
+    ind.failed, ind.cancelled = bool(info[6]), bool(info[7])
+    ind.evaltime, ind.timestamp = float(times[0]), float(times[1])
+    return ind
+
+
+def replay(
+    individuals: list[Individual], events: list[np.ndarray], island: int, island_size: int
+) -> list[Individual]:
+    """The population of ``island`` (copies with their active flags) after all logged events.
+
+    ``current`` is reduced modulo ``island_size`` so a run resumed on fewer or more workers
+    still has exactly one worker responsible for each individual.
+    """
+    by_uid = {ind.uid: ind for ind in individuals}
+    present: dict[tuple, Individual] = {}
+    retired: set[tuple] = set()
+    for ind in individuals:
+        if ind.island == island:
+            present[ind.handle] = ind.copy()
+    for kind, s, r, g, steps, src, dst, current in (
+        row for block in events for row in block.tolist()
+    ):
+        uid = (s, r, g)
+        if kind in (EVENT_MOVE, EVENT_RETIRE) and src == island:
+            retired.add((uid, steps))
+        if kind in (EVENT_MOVE, EVENT_COPY) and dst == island and uid in by_uid:
+            twin = by_uid[uid].copy()
+            twin.island, twin.migration_steps, twin.current = island, steps + 1, current
+            present.setdefault(twin.handle, twin)
+    out = []
+    for handle, ind in present.items():
+        ind.active = handle not in retired and not ind.failed
+        ind.current %= island_size
+        out.append(ind)
+    return out
+
+
+def finite(value: Any) -> bool:
+    return isinstance(value, float | int) and math.isfinite(value)

@@ -1,0 +1,147 @@
+"""The 14 benchmark functions with their limits, default dimensions and known global minima."""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class BenchmarkFunction:
+    """A test function: ``loss(params)``, its ``limits`` dict, the minimum and one minimiser."""
+
+    name: str
+    loss: Callable[[Mapping[str, float]], float]
+    limits: dict[str, tuple[float, float]]
+    optimum: float
+    argmin: tuple[float, ...]
+
+
+def _x(params: Mapping[str, float]) -> np.ndarray:
+    return np.fromiter(params.values(), dtype=np.float64)
+
+
+def sphere(p):
+    return float(np.sum(_x(p) ** 2))
+
+
+def rosenbrock(p):
+    x = _x(p)
+    return float(np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2))
+
+
+def step(p):
+    return float(np.sum(np.trunc(_x(p))))
+
+
+def quartic(p):
+    """Σ i·xᵢ⁴ plus Gaussian noise, made reproducible by seeding the noise with the point."""
+    x = _x(p)
+    noise = np.random.default_rng(zlib.crc32(x.tobytes())).standard_normal(x.size)
+    return float(abs(np.sum(np.arange(1, x.size + 1) * x**4 + noise)))
+
+
+def rastrigin(p):
+    x = _x(p)
+    return float(10.0 * x.size + np.sum(x**2 - 10.0 * np.cos(2.0 * np.pi * x)))
+
+
+def griewank(p):
+    x = _x(p)
+    i = np.arange(1, x.size + 1)
+    return float(1.0 + np.sum(x**2) / 4000.0 - np.prod(np.cos(x / np.sqrt(i))))
+
+
+def schwefel(p):
+    x = _x(p)
+    return float(418.9828872724339 * x.size - np.sum(x * np.sin(np.sqrt(np.abs(x)))))
+
+
+def _lunacek(x: np.ndarray) -> float:
+    mu1, d = 2.5, 1.0
+    s = 1.0 - 1.0 / (2.0 * math.sqrt(x.size + 20.0) - 8.2)
+    mu2 = -math.sqrt((mu1**2 - d) / s)
+    return float(min(np.sum((x - mu1) ** 2), d * x.size + s * np.sum((x - mu2) ** 2)))
+
+
+def bisphere(p):
+    return _lunacek(_x(p))
+
+
+def birastrigin(p):
+    x = _x(p)
+    return _lunacek(x) + float(10.0 * np.sum(1.0 - np.cos(2.0 * np.pi * (x - 2.5))))
+
+
+def bukin_n6(p):
+    x0, x1 = _x(p)
+    return float(100.0 * math.sqrt(abs(x1 - 0.01 * x0**2)) + 0.01 * abs(x0 + 10.0))
+
+
+def egg_crate(p):
+    x0, x1 = _x(p)
+    return float(x0**2 + x1**2 + 25.0 * (math.sin(x0) ** 2 + math.sin(x1) ** 2))
+
+
+def himmelblau(p):
+    x0, x1 = _x(p)
+    return float((x0**2 + x1 - 11.0) ** 2 + (x0 + x1**2 - 7.0) ** 2)
+
+
+def keane(p):
+    x0, x1 = _x(p)
+    norm = math.hypot(x0, x1)
+    if norm == 0.0:
+        return 0.0
+    return float(-(math.sin(x0 - x1) ** 2) * math.sin(x0 + x1) ** 2 / norm)
+
+
+def leon(p):
+    x0, x1 = _x(p)
+    return float(100.0 * (x1 - x0**3) ** 2 + (1.0 - x0) ** 2)
+
+
+# name: (function, per-dimension limits or one pair per dimension, default dim, optimum, argmin)
+_TABLE = {
+    "sphere": (sphere, (-5.12, 5.12), 2, 0.0, 0.0),
+    "rosenbrock": (rosenbrock, (-2.048, 2.048), 2, 0.0, 1.0),
+    "step": (step, (-5.12, 5.12), 5, None, -5.06),
+    "quartic": (quartic, (-1.28, 1.28), 30, 0.0, 0.0),
+    "rastrigin": (rastrigin, (-5.12, 5.12), 20, 0.0, 0.0),
+    "griewank": (griewank, (-600.0, 600.0), 10, 0.0, 0.0),
+    "schwefel": (schwefel, (-500.0, 500.0), 10, 0.0, 420.9687463),
+    "bisphere": (bisphere, (-5.12, 5.12), 30, 0.0, 2.5),
+    "birastrigin": (birastrigin, (-5.12, 5.12), 30, 0.0, 2.5),
+    "bukin_n6": (bukin_n6, [(-15.0, -5.0), (-3.0, 3.0)], 2, 0.0, (-10.0, 1.0)),
+    "egg_crate": (egg_crate, (-5.0, 5.0), 2, 0.0, 0.0),
+    "himmelblau": (himmelblau, (-6.0, 6.0), 2, 0.0, (3.0, 2.0)),
+    "keane": (keane, (0.0, 10.0), 2, -0.6736675211468548, (1.3932490753, 0.0)),
+    "leon": (leon, (0.0, 10.0), 2, 0.0, 1.0),
+}
+FUNCTIONS = tuple(_TABLE)
+_FIXED_DIM = {"bukin_n6", "egg_crate", "himmelblau", "keane", "leon"}
+
+
+def get_function(name: str, dim: int | None = None) -> BenchmarkFunction:
+    """The benchmark ``name`` (one of FUNCTIONS) in ``dim`` dimensions (default: the usual one).
+
+    The quartic's optimum is the noise-free one (0); its value at 0 is |Σ noise|.
+    """
+    if name not in _TABLE:
+        raise ValueError(f"name must be one of {', '.join(FUNCTIONS)}; got {name!r}")
+    fn, bounds, default_dim, optimum, argmin = _TABLE[name]
+    dim = default_dim if dim is None else dim
+    if not isinstance(dim, int) or dim < (2 if name in ("rosenbrock",) else 1):
+        raise ValueError(f"dim must be a positive int, got {dim!r}")
+    if name in _FIXED_DIM and dim != 2:
+        raise ValueError(f"{name} is two-dimensional; got dim={dim}")
+    per_dim = bounds if isinstance(bounds, list) else [bounds] * dim
+    limits = {f"x{i}": (float(lo), float(hi)) for i, (lo, hi) in enumerate(per_dim)}
+    point = argmin if isinstance(argmin, tuple) else (float(argmin),) * dim
+    if optimum is None:  # step: -5 per dimension
+        optimum = -5.0 * dim
+    return BenchmarkFunction(name, fn, limits, float(optimum), tuple(point))
