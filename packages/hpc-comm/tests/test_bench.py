@@ -247,7 +247,6 @@ def test_format_table_of_nothing_is_just_the_header():
 
 
 def test_plot_writes_a_png_atomically(tmp_path):
-    pytest.importorskip("matplotlib")
     target = tmp_path / "latency.png"
     target.write_bytes(b"old contents")
     assert bench.plot(ROWS, target, title="test") == target
@@ -257,7 +256,6 @@ def test_plot_writes_a_png_atomically(tmp_path):
 
 
 def test_plot_rejects_empty_rows(tmp_path):
-    pytest.importorskip("matplotlib")
     with pytest.raises(ValueError, match="rows"):
         bench.plot([], tmp_path / "x.png")
     assert list(tmp_path.iterdir()) == []

@@ -31,13 +31,20 @@ def test_selftest_passes_and_prints_summary(comm, capsys):
         assert "FAIL" not in out
 
 
-def test_version_and_bad_arguments(capsys):
+def test_version_and_bad_arguments(comm, capsys):
     with pytest.raises(SystemExit) as exc:
         cli.main(["--version"])
-    assert exc.value.code == 0 and capsys.readouterr().out.strip() == f"hpc-comm {hc.__version__}"
+    out = capsys.readouterr().out.strip()
+    assert exc.value.code == 0
+    assert out == (f"hpc-comm {hc.__version__}" if comm.rank == 0 else "")
     with pytest.raises(SystemExit) as exc:
         cli.main(["bench", "--ops", "scan"])
-    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert exc.value.code == 2  # every rank exits alike
+    if comm.rank == 0:
+        assert "--ops" in err and "scan" in err and err.count("error:") == 1
+    else:
+        assert err == ""  # only rank 0 prints argparse's error
 
 
 def test_no_command_prints_help(comm, capsys):

@@ -15,9 +15,21 @@ def say(text: str = "", file=None) -> None:
         print(text, file=file or sys.stdout, flush=True)
 
 
+class RankZeroParser(argparse.ArgumentParser):
+    """An ArgumentParser whose help, usage, version and error messages appear on rank 0 only.
+
+    Every rank still parses and exits alike (code 2 on bad input); subcommand parsers made with
+    ``add_subparsers`` are of this class too.
+    """
+
+    def _print_message(self, message: str, file=None) -> None:
+        if _launcher.rank_and_size()[0] == 0:
+            super()._print_message(message, file)
+
+
 def make_parser(prog: str, description: str, version: str) -> argparse.ArgumentParser:
-    """An argparse parser that keeps the description's line breaks and has ``--version``."""
-    parser = argparse.ArgumentParser(
+    """A parser that keeps the description's line breaks, has ``--version`` and speaks on rank 0."""
+    parser = RankZeroParser(
         prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
