@@ -1,0 +1,107 @@
+"""The model API: fill ``.grad`` of a module's parameters with a forward gradient, then step."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch.func import functional_call
+
+from .aggregation import check_aggregation
+from .estimator import forward_gradient_result
+from .tangents import check_sampler, mix_seed
+
+
+class ForwardGradientModel:
+    """Wraps a module so that any ``torch.optim`` optimiser can step on forward gradients.
+
+    >>> fg = ForwardGradientModel(net, k=16, aggregation="projection", seed=0)
+    >>> loss = fg.fill_grad(lambda model: F.cross_entropy(model(x), y))
+    >>> optimiser.step()
+
+    The closure receives a callable that runs ``module`` with the parameters forward-mode AD is
+    differentiating; it must build the loss only through it. Each call draws fresh tangents from
+    (seed, call number), so a run is reproducible for a seed, and data-parallel ranks (``comm``)
+    that share the seed draw identical tangents and allreduce only the jvps. Only parameters with
+    ``requires_grad`` are estimated; buffers are passed through unchanged.
+    """
+
+    def __init__(
+        self,
+        module: torch.nn.Module,
+        k: int = 1,
+        aggregation: str = "mean",
+        tangents: str = "normal",
+        seed: int = 0,
+        *,
+        per_layer: bool = False,
+        scaling: str = "none",
+        chunk_size: int | None = None,
+        vectorize: bool | str = "auto",
+        comm=None,
+    ):
+        if not isinstance(module, torch.nn.Module):
+            raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+        if not isinstance(tangents, str):
+            raise TypeError("tangents must name a sampler for ForwardGradientModel")
+        check_sampler(tangents)
+        check_aggregation(aggregation, scaling)
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+        self.module = module
+        self.options = dict(
+            k=k,
+            aggregation=aggregation,
+            tangents=tangents,
+            per_layer=per_layer,
+            scaling=scaling,
+            chunk_size=chunk_size,
+            vectorize=vectorize,
+            comm=comm,
+        )
+        self.seed = seed
+        self.steps = 0
+        self.last_result = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.module(*args, **kwargs)
+
+    def fill_grad(
+        self,
+        closure: Callable[[Callable[..., Any]], torch.Tensor],
+        local_weight: float | None = None,
+    ) -> torch.Tensor:
+        """Set ``p.grad`` of every trainable parameter to the estimate; returns the (local) loss.
+
+        ``local_weight`` is this rank's share of the global batch (default 1/size with ``comm``).
+        """
+        named = [(n, p) for n, p in self.module.named_parameters() if p.requires_grad]
+        if not named:
+            raise ValueError("module has no parameters that require grad")
+        buffers = dict(self.module.named_buffers())
+
+        def loss_of(params: dict[str, torch.Tensor]) -> torch.Tensor:
+            state = {**buffers, **params}
+
+            def run(*args: Any, **kwargs: Any) -> Any:
+                return functional_call(self.module, state, args, kwargs)
+
+            return closure(run)
+
+        params = {n: p.detach() for n, p in named}
+        result = forward_gradient_result(
+            loss_of,
+            params,
+            generator=mix_seed(self.seed, self.steps),
+            local_weight=local_weight,
+            **self.options,
+        )
+        self.steps += 1
+        for (_name, p), g in zip(named, result.grad.values()):
+            if p.grad is None:
+                p.grad = g.detach().clone()
+            else:
+                p.grad.copy_(g)
+        self.last_result = result
+        return result.loss

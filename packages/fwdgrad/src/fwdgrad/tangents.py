@@ -1,0 +1,92 @@
+"""Tangent samplers: counter-based seeds, so any tangent can be regenerated from (seed, index)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+SAMPLERS = ("normal", "rademacher", "orthonormal")
+_MASK64 = (1 << 64) - 1
+
+
+def mix_seed(*words: int) -> int:
+    """A 63-bit seed from integers (splitmix64 rounds): distinct inputs give unrelated streams."""
+    state = 0x9E3779B97F4A7C15
+    for word in words:
+        state = (state ^ (int(word) & _MASK64)) & _MASK64
+        state = (state + 0x9E3779B97F4A7C15) & _MASK64
+        z = state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+        state = z ^ (z >> 31)
+    return state >> 1
+
+
+def check_sampler(tangents) -> None:
+    """Raise unless ``tangents`` names a sampler (user-supplied tensors are checked elsewhere)."""
+    if isinstance(tangents, str) and tangents not in SAMPLERS:
+        raise ValueError(
+            f"tangents must be one of {', '.join(SAMPLERS)} or tensors, got {tangents!r}"
+        )
+
+
+class TangentStream:
+    """The tangents of one estimate: tangent ``i`` of block ``b`` comes from seed (seed, b, i).
+
+    A block is one parameter tensor. ``chunk(start, stop, blocks)`` returns, for each block in
+    ``blocks``, a tensor of shape ``(stop - start, *shape)``; calling it again returns the same
+    numbers, so callers can drop tangents and regenerate them instead of holding k x n values.
+    ``orthonormal`` draws normal tangents here; the estimator orthonormalises through the Gram
+    matrix (Q = V R^-1), which never needs all of V at once.
+    """
+
+    def __init__(
+        self,
+        shapes: Sequence[torch.Size],
+        seed: int,
+        kind: str = "normal",
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str = "cpu",
+    ):
+        check_sampler(kind)
+        self.shapes = [torch.Size(s) for s in shapes]
+        self.seed = int(seed)
+        self.kind = kind
+        self.dtype = dtype
+        self.device = torch.device(device)
+        self._generator = torch.Generator(device=self.device)
+
+    def _fill(self, out: torch.Tensor, block: int, index: int) -> None:
+        gen = self._generator
+        gen.manual_seed(mix_seed(self.seed, block, index))
+        if self.kind == "rademacher":
+            out.random_(0, 2, generator=gen).mul_(2).sub_(1)
+        else:
+            out.normal_(generator=gen)
+
+    def chunk(
+        self, start: int, stop: int, blocks: Sequence[int] | None = None
+    ) -> list[torch.Tensor]:
+        blocks = range(len(self.shapes)) if blocks is None else blocks
+        out = []
+        for b in blocks:
+            t = torch.empty((stop - start, *self.shapes[b]), dtype=self.dtype, device=self.device)
+            for row, i in enumerate(range(start, stop)):
+                self._fill(t[row], b, i)
+            out.append(t)
+        return out
+
+
+class SuppliedTangents:
+    """User tangents with the same ``chunk`` interface: one tensor per block, shape (k, *shape)."""
+
+    def __init__(self, tangents: Sequence[torch.Tensor]):
+        self.tensors = list(tangents)
+        self.kind = "supplied"
+
+    def chunk(
+        self, start: int, stop: int, blocks: Sequence[int] | None = None
+    ) -> list[torch.Tensor]:
+        blocks = range(len(self.tensors)) if blocks is None else blocks
+        return [self.tensors[b][start:stop] for b in blocks]
