@@ -34,6 +34,8 @@ PACKAGES = [
 NEEDS_TORCH = [p for p in PACKAGES if p != "propulate-lite"]
 PACKAGE_TESTS = [f"packages/{p}/tests" for p in PACKAGES]
 UNIT = "not mpi_backend and not bigmem"
+# Packages whose issues ask for 4-rank runs (2 emulated nodes, 2 islands, groups of 2).
+FOUR_RANK_TESTS = [f"packages/{p}/tests" for p in ("daso", "abtrain", "propulate-lite")]
 PER_TEST_TIMEOUT = ["--timeout=300", "--timeout-method=thread"]
 RUN_TIMEOUT = "1200"  # seconds for one mpiexec run: a deadlock fails instead of hanging CI
 
@@ -121,6 +123,16 @@ def tests(session: nox.Session) -> None:
         "nodes4",
         4,
         "packages/hpc-comm/tests/test_split.py",
+        env={"HPC_COMM_RANKS_PER_NODE": "2"},
+    )
+    # Hierarchical methods and islands at 4 ranks on 2 emulated nodes of 2.
+    mpi_pytest(
+        session,
+        "ranks4-nodes2",
+        4,
+        *FOUR_RANK_TESTS,
+        "-m",
+        "mpi",
         env={"HPC_COMM_RANKS_PER_NODE": "2"},
     )
     mpi_pytest(session, "bigmem2", 2, "packages/hpc-comm/tests", "-m", "bigmem")
