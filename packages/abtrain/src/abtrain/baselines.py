@@ -6,8 +6,7 @@ import torch
 from torch import nn
 
 import hpc_comm as hc
-
-from ._sync import allreduce_mean_, average_grads_, flatten, unflatten_into
+from hpc_comm.flat import average_gradients, broadcast_values, flatten, unflatten_into
 
 
 def _check_model_and_optimizer(model, optimizer) -> None:
@@ -20,13 +19,14 @@ def _check_model_and_optimizer(model, optimizer) -> None:
 
 
 def _broadcast_parameters(comm, model: nn.Module) -> None:
-    if comm.size == 1:
-        return
-    params = list(model.parameters())
-    flat = flatten(params)
-    comm.bcast(flat, root=0)
-    with torch.no_grad():
-        unflatten_into(flat, [p.data for p in params])
+    broadcast_values(list(model.parameters()), comm)
+
+
+def _allreduce_mean_(comm, flat: torch.Tensor) -> None:
+    """Average ``flat`` over ``comm`` in place; nothing is sent on one rank."""
+    if comm.size > 1 and flat.numel() > 0:
+        comm.allreduce(flat, op=hc.SUM)
+        flat /= comm.size
 
 
 class DataParallelTrainer:
@@ -49,7 +49,7 @@ class DataParallelTrainer:
 
     def step(self) -> None:
         """Average the gradients over all ranks and step the optimiser."""
-        average_grads_(self.comm, [p for p in self.model.parameters() if p.requires_grad])
+        average_gradients([p for p in self.model.parameters() if p.requires_grad], self.comm)
         self.optimizer.step()
         self.step_count += 1
 
@@ -125,7 +125,7 @@ class PowerSGDTrainer:
     def step(self) -> None:
         """Compress and average the gradients, then step the optimiser."""
         if self.step_count < self.warmup_steps:
-            average_grads_(self.comm, [p for p in self.model.parameters() if p.requires_grad])
+            average_gradients([p for p in self.model.parameters() if p.requires_grad], self.comm)
         else:
             self._compressed_average()
         self.optimizer.step()
@@ -140,12 +140,12 @@ class PowerSGDTrainer:
             matrices[p] = p.grad.reshape(self.error[p].shape) + self.error[p]
         ps = [matrices[p] @ self.q[p] for p in self.compressed]
         first = flatten(ps + [p.grad for p in self.uncompressed])
-        allreduce_mean_(self.comm, first)
+        _allreduce_mean_(self.comm, first)
         unflatten_into(first, ps + [p.grad for p in self.uncompressed])
         ps = [torch.linalg.qr(pm, mode="reduced").Q for pm in ps]
         qs = [matrices[p].T @ pm for p, pm in zip(self.compressed, ps)]
         second = flatten(qs)
-        allreduce_mean_(self.comm, second)
+        _allreduce_mean_(self.comm, second)
         unflatten_into(second, qs)
         for p, pm, qm in zip(self.compressed, ps, qs):
             approx = pm @ qm.T

@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 import hpc_comm as hc
+from hpc_comm.flat import average_gradients, broadcast_values, flatten
 
-from ._sync import average_grads_, flatten, unflatten_into
 from .layers import ABLayer, ab_layers, truncation_rank
 from .schedule import TRAIN_COMMS, Schedule, group_layout
 
@@ -102,10 +102,7 @@ class ABTrainer:
         if broadcast_initial and self.comm.size > 1:
             params = list(model.parameters())
             self.broadcast_numel = sum(p.numel() for p in params)
-            flat = flatten(params)
-            self.comm.bcast(flat, root=0)
-            with torch.no_grad():
-                unflatten_into(flat, [p.data for p in params])
+            broadcast_values(params, self.comm)
         if self.schedule.warmup_steps == 0:
             self.split()
 
@@ -136,21 +133,21 @@ class ABTrainer:
         """Average the gradients as the phase demands, step the optimiser, then split / merge /
         re-split if the schedule says so."""
         if self.in_ab:
-            average_grads_(self.comm, [p for p in self.always_params if p.requires_grad])
+            average_gradients([p for p in self.always_params if p.requires_grad], self.comm)
             if self.train_comm == "groups":
                 trained = [
                     p
                     for p in self.model.parameters()
                     if p.requires_grad and id(p) not in self._always_ids
                 ]
-                average_grads_(self.group_comm, trained)
+                average_gradients(trained, self.group_comm)
         else:
             ordered = [p for p in self.always_params if p.requires_grad] + [
                 p
                 for p in self.model.parameters()
                 if p.requires_grad and id(p) not in self._always_ids
             ]
-            average_grads_(self.comm, ordered)
+            average_gradients(ordered, self.comm)
         self._optimizer_step()
         self.step_count += 1
         for action in self.schedule.actions_after(self.step_count):

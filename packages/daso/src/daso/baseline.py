@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import torch
 
 import hpc_comm as hc
-from daso._flat import pack_grads, pack_params, trainable, unpack_grads, unpack_params
+from daso._flat import trainable
+from hpc_comm.flat import flatten, flatten_grads, unflatten_grads_into, unflatten_into
 
 
 class SyncDataParallel:
@@ -48,9 +49,9 @@ class SyncDataParallel:
         if hierarchical:
             self._node, self._leaders = comm.node(), comm.leaders()
         if sync_initial and comm.size > 1:
-            flat = pack_params(self.params)
+            flat = flatten(self.params)
             comm.bcast(flat, root=0)
-            unpack_params(flat, self.params)
+            unflatten_into(flat, self.params)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         self.optimizer.zero_grad(set_to_none=set_to_none)
@@ -58,7 +59,7 @@ class SyncDataParallel:
     def average_gradients(self) -> None:
         if self.comm.size == 1:
             return
-        flat = pack_grads(self.params)
+        flat = flatten_grads(self.params)
         if self.hierarchical:
             self._node.allreduce(flat)
             if self._leaders is not None:
@@ -67,7 +68,7 @@ class SyncDataParallel:
         else:
             self.comm.allreduce(flat)
         flat /= self.comm.size
-        unpack_grads(flat, self.params)
+        unflatten_grads_into(flat, self.params)
 
     def step(self) -> None:
         self.average_gradients()

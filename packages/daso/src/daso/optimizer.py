@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 import torch
 
 import hpc_comm as hc
-from daso._flat import pack_grads, pack_params, trainable, unpack_grads, unpack_params
+from daso._flat import trainable
 from daso.schedule import BatchPlan, SkipSchedule, plan_batch
 from daso.topology import Topology, check_node_size
+from hpc_comm.flat import flatten, flatten_grads, unflatten_grads_into, unflatten_into
 
 log = hc.get_logger(__name__)
 
@@ -209,10 +210,10 @@ class DASO:
         g = self.topology.ranks_per_node
         if g == 1:
             return
-        flat = pack_grads(self.params)
+        flat = flatten_grads(self.params)
         self.topology.node.allreduce(flat)
         flat /= g
-        unpack_grads(flat, self.params)
+        unflatten_grads_into(flat, self.params)
 
     def _chunks(self, flat: torch.Tensor) -> list[torch.Tensor]:
         return list(torch.split(flat, self.sending_chunk_size))
@@ -227,11 +228,11 @@ class DASO:
         group = self._rotate()
         top = self.topology
         if top.local_rank == group:
-            flat = pack_params(self.params)
+            flat = flatten(self.params)
             for chunk in self._chunks(flat):
                 top.group.allreduce(chunk)
             flat /= top.nodes
-            unpack_params(flat, self.params)
+            unflatten_into(flat, self.params)
         self._bcast(top.node, group)
         if self.trace is not None:
             self.trace.append(("sync", self.batch, group))
@@ -242,7 +243,7 @@ class DASO:
         top = self.topology
         pending = _PendingSync(group=group, sent_batch=self.batch, due=due)
         if top.local_rank == group:
-            pending.buffer = pack_params(self.params, self.downcast)
+            pending.buffer = flatten(self.params, self.downcast)
             pending.requests = [top.group.iallreduce(c) for c in self._chunks(pending.buffer)]
         self._pending.append(pending)
         if self.trace is not None:
@@ -256,9 +257,9 @@ class DASO:
                 request.wait()
             waited = pending.due - pending.sent_batch
             weight = 2.0 * waited
-            now = pack_params(self.params)
+            now = flatten(self.params)
             merged = (weight * now + pending.buffer.to(now.dtype)) / (weight + top.nodes)
-            unpack_params(merged, self.params)
+            unflatten_into(merged, self.params)
         self._bcast(top.node, pending.group)
         if self.trace is not None:
             self.trace.append(("recv", self.batch, pending.group, pending.sent_batch))
@@ -266,9 +267,9 @@ class DASO:
     def _bcast(self, comm: hc.Communicator, root: int) -> None:
         if comm.size == 1:
             return
-        flat = pack_params(self.params)
+        flat = flatten(self.params)
         comm.bcast(flat, root=root)
-        unpack_params(flat, self.params)
+        unflatten_into(flat, self.params)
 
     # ------------------------------------------------------------- epochs
     @contextlib.contextmanager

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 import hpc_comm as hc
+from hpc_comm.flat import average_gradients
 
 from .model import ForwardGradientModel
 
@@ -206,10 +207,5 @@ def train(
 
 
 def _allreduce_grads(params: list[torch.Tensor], share: float, comm) -> None:
-    """Weighted average of the gradients over the ranks, in one flat allreduce."""
-    flat = torch.cat([p.grad.reshape(-1) for p in params]).mul_(share)
-    comm.allreduce(flat)
-    offset = 0
-    for p in params:
-        p.grad.copy_(flat[offset : offset + p.numel()].view_as(p.grad))
-        offset += p.numel()
+    """Weighted average of the gradients over the ranks (``share`` is this rank's weight)."""
+    average_gradients(params, comm, weight=share)

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from hpc_comm import get_logger
+from hpc_comm.flat import average_gradients as flat_average_gradients
 
 from .layers import (
     LowRankConv,
@@ -86,23 +87,10 @@ def average_gradients(model_or_params, comm) -> None:
     Parameters without a gradient on this rank contribute zeros, so every rank calls the same
     collective with the same size.
     """
-    params = [p for p in _as_params(model_or_params) if p.requires_grad]
-    if comm is None or comm.size == 1 or not params:
+    if comm is None:
         return
-    flat = torch.cat(
-        [(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params]
-    )
-    comm.allreduce(flat)
-    flat /= comm.size
-    offset = 0
-    for p in params:
-        n = p.numel()
-        chunk = flat[offset : offset + n].view_as(p)
-        if p.grad is None:
-            p.grad = chunk.clone()
-        else:
-            p.grad.copy_(chunk)
-        offset += n
+    params = [p for p in _as_params(model_or_params) if p.requires_grad]
+    flat_average_gradients(params, comm)
 
 
 @torch.no_grad()
