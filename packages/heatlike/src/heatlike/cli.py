@@ -8,10 +8,10 @@ from heatlike import __version__
 from hpc_comm.cli_support import make_parser, run
 
 DESCRIPTION = """\
-heatlike will provide distributed N-d arrays with a NumPy-like, Heat-compatible API: one torch
-tensor per MPI rank, split along one axis, with linear algebra, clustering, spatial functions
-and I/O on top. This command will gain subcommands to run and benchmark them. Not yet
-implemented; see the issue tracker.
+heatlike provides distributed N-d arrays with a NumPy-like, Heat-compatible API (import
+heatlike as ht): one torch tensor per MPI rank, split along one axis. The array library is
+used from Python; this command will gain subcommands (info, kmeans, bench) with the
+algorithms that are built on it. See docs/heatlike.md.
 """
 
 

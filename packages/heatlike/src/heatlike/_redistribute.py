@@ -1,0 +1,181 @@
+"""Moving rows between ranks: reflow to a new layout, resplit to another axis, align operands.
+
+Every function here sends each rank only what it will hold afterwards (one alltoallv); the one
+exception, ``resplit(x, None)``, makes the array replicated and so gathers by definition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from .communication import chunk_counts, offsets_of
+from .dndarray import DNDarray
+
+__all__ = ["align", "balance", "redistribute", "reflow", "resplit", "resplit_tensor"]
+
+
+def _intersect(start: int, length: int, lo: int, hi: int) -> tuple[int, int]:
+    a, b = max(start, lo), min(start + length, hi)
+    return a, max(b - a, 0)
+
+
+def reflow(
+    pieces: Sequence[torch.Tensor],
+    layouts: Sequence[Sequence[tuple[int, int]]],
+    dim: int,
+    target_counts: Sequence[int],
+    comm,
+    empty: torch.Tensor,
+) -> torch.Tensor:
+    """Rows along ``dim`` to the layout ``target_counts``.
+
+    ``pieces`` are this rank's blocks; ``layouts[r]`` lists rank r's blocks as (global start,
+    length), in the order of rank r's ``pieces`` (every rank knows every layout, so each rank
+    computes what it receives without asking). ``empty`` has the right dtype and other dims.
+    """
+    size, rank = comm.size, comm.rank
+    target_offsets = offsets_of(target_counts)
+    lo, hi = target_offsets[rank], target_offsets[rank] + target_counts[rank]
+    if size == 1:
+        order = sorted(range(len(pieces)), key=lambda i: layouts[0][i][0])
+        parts = [pieces[i] for i in order if layouts[0][i][1] > 0]
+        return torch.cat(parts, dim) if parts else empty
+    mine = sorted(zip(layouts[rank], pieces), key=lambda gp: gp[0][0])
+    send_parts, send_counts = [], []
+    for j in range(size):
+        t_lo, t_hi = target_offsets[j], target_offsets[j] + target_counts[j]
+        n = 0
+        for (g, length), tensor in mine:
+            a, m = _intersect(g, length, t_lo, t_hi)
+            if m:
+                send_parts.append(tensor.narrow(dim, a - g, m))
+                n += m
+        send_counts.append(n)
+    send = torch.cat(send_parts, dim) if send_parts else empty
+    received = comm.handle.alltoallv(send, send_counts, dim)
+    segments = []
+    for r in range(size):
+        for g, length in sorted(layouts[r]):
+            a, m = _intersect(g, length, lo, hi)
+            if m:
+                segments.append((a, m))
+    starts = [s for s, _ in segments]
+    if starts == sorted(starts):
+        return received
+    parts = torch.split(received, [m for _, m in segments], dim)
+    order = sorted(range(len(segments)), key=lambda i: starts[i])
+    return torch.cat([parts[i] for i in order], dim)
+
+
+def _block_layouts(counts: Sequence[int]) -> list[list[tuple[int, int]]]:
+    return [[(o, c)] for o, c in zip(offsets_of(counts), counts)]
+
+
+def _empty_rows(local: torch.Tensor, dim: int) -> torch.Tensor:
+    return local.narrow(dim, 0, 0)
+
+
+def redistribute(x: DNDarray, target_counts: Sequence[int]) -> DNDarray:
+    """``x`` with ``target_counts`` rows per rank along its split axis (out of place)."""
+    if x.split is None:
+        raise ValueError("redistribute needs a split array")
+    target_counts = tuple(int(c) for c in target_counts)
+    if len(target_counts) != x.comm.size or sum(target_counts) != x.gshape[x.split]:
+        raise ValueError(
+            f"target counts must have {x.comm.size} entries adding up to {x.gshape[x.split]}, "
+            f"got {list(target_counts)}"
+        )
+    if tuple(x.counts) == target_counts:
+        return x
+    local = reflow(
+        [x.larray],
+        _block_layouts(x.counts),
+        x.split,
+        target_counts,
+        x.comm,
+        _empty_rows(x.larray, x.split),
+    )
+    return DNDarray._make(local, x.gshape, x.split, x.comm, x.device, target_counts)
+
+
+def balance(x: DNDarray) -> DNDarray:
+    """``x`` in Heat's balanced layout."""
+    if x.split is None or x.is_balanced():
+        return x
+    return redistribute(x, chunk_counts(x.gshape[x.split], x.comm.size))
+
+
+def resplit_tensor(local, gshape, split_from, counts_from, split_to, counts_to, comm):
+    """This rank's block of the array split on ``split_to`` with ``counts_to``, from its block
+    split on ``split_from`` with ``counts_from``: one alltoallv of flattened sub-blocks."""
+    size, rank = comm.size, comm.rank
+    blocks = torch.split(local, list(counts_to), dim=split_to)
+    flat = [b.reshape(-1) for b in blocks]
+    send = torch.cat(flat) if flat else local.reshape(-1)[:0]
+    received = comm.handle.alltoallv(send, [f.numel() for f in flat], 0)
+    shapes = []
+    for r in range(size):
+        shape = list(gshape)
+        shape[split_from] = counts_from[r]
+        shape[split_to] = counts_to[rank]
+        shapes.append(shape)
+    sizes = [_numel(s) for s in shapes]
+    parts = torch.split(received, sizes)
+    return torch.cat([p.view(s) for p, s in zip(parts, shapes)], dim=split_from)
+
+
+def _numel(shape) -> int:
+    n = 1
+    for s in shape:
+        n *= int(s)
+    return n
+
+
+def resplit(x: DNDarray, axis: int | None = None, counts: Sequence[int] | None = None) -> DNDarray:
+    """``x`` split along ``axis`` (None: replicated on every rank), balanced unless ``counts``
+    gives the rows per rank. Split-to-split moves go through one alltoallv."""
+    if axis is not None:
+        if not isinstance(axis, int) or isinstance(axis, bool):
+            raise TypeError(f"axis must be an int or None, got {type(axis).__name__}")
+        if not -x.ndim <= axis < max(x.ndim, 1) or x.ndim == 0:
+            raise ValueError(f"axis={axis} is out of range for an array of {x.ndim} dimensions")
+        axis %= x.ndim
+    comm = x.comm
+    if axis is None:
+        if x.split is None:
+            return x
+        local = comm.handle.allgatherv(x.larray.contiguous(), dim=x.split)
+        return DNDarray._make(local, x.gshape, None, comm, x.device)
+    counts = tuple(chunk_counts(x.gshape[axis], comm.size) if counts is None else counts)
+    if x.split is None:
+        start = sum(counts[: comm.rank])
+        local = x.larray.narrow(axis, start, counts[comm.rank])
+        return DNDarray._make(local, x.gshape, axis, comm, x.device, counts)
+    if x.split == axis:
+        return redistribute(x, counts)
+    if comm.size == 1:
+        return DNDarray._make(x.larray, x.gshape, axis, comm, x.device, counts)
+    local = resplit_tensor(x.larray, x.gshape, x.split, x.counts, axis, counts, comm)
+    return DNDarray._make(local, x.gshape, axis, comm, x.device, counts)
+
+
+def align(x: DNDarray, out_shape: tuple, split: int | None, counts) -> torch.Tensor:
+    """``x``'s local tensor, ready to broadcast against this rank's block of an array of
+    ``out_shape`` split on ``split`` with ``counts`` (NumPy broadcasting, trailing axes aligned).
+
+    The operand that has the split axis at full extent is moved into that layout; one that is
+    broadcast along it (extent 1 or missing) is made replicated, which costs at most its size.
+    """
+    lead = len(out_shape) - x.ndim
+    axis = None if split is None else split - lead
+    full = axis is not None and axis >= 0 and x.gshape[axis] == out_shape[split]
+    if not full:
+        if x.split is not None:
+            x = resplit(x, None)
+        return x.larray
+    if x.split is None:
+        start = sum(counts[: x.comm.rank])
+        return x.larray.narrow(axis, start, counts[x.comm.rank])
+    return resplit(x, axis, counts).larray
