@@ -1,0 +1,75 @@
+"""Noise estimation by regression and HySime against known noise and known subspace dimension."""
+
+import numpy as np
+import pytest
+import torch
+
+from hyde.estimation import estimate_noise, hysime, regression_residuals
+from hyde.noise_models import add_gaussian, band_sigmas
+
+
+def test_regression_residuals_match_least_squares():
+    rng = np.random.default_rng(0)
+    y = rng.standard_normal((6, 400))
+    ours = regression_residuals(torch.from_numpy(y), ridge=0.0).numpy()
+    for i in range(6):
+        others = np.delete(y, i, axis=0)
+        coef, *_ = np.linalg.lstsq(others.T, y[i], rcond=None)
+        np.testing.assert_allclose(ours[i], y[i] - coef @ others, atol=1e-9)
+
+
+def test_band_wise_sigma_within_ten_percent_above_floor(small_cube):
+    cube = small_cube[0]
+    sigma = band_sigmas(cube.shape[-1], 0.0, 0.1, seed=1)
+    est = estimate_noise(add_gaussian(cube, sigma, seed=2))
+    above = sigma >= 0.02  # noise floor: 2% of the [0, 1] dynamic range
+    assert above.sum() >= 10
+    rel = ((est - sigma).abs() / sigma)[above]
+    assert float(rel.max()) < 0.10
+
+
+@pytest.mark.parametrize("sigma", [0.01, 0.05, 0.1])
+def test_iid_sigma_recovered(small_cube, sigma):
+    est = estimate_noise(add_gaussian(small_cube[0], sigma, seed=5))
+    assert float((est.mean() - sigma).abs() / sigma) < 0.05
+
+
+@pytest.mark.parametrize("sigma", [0.01, 0.03, 0.1])
+def test_hysime_recovers_subspace_dimension(small_cube, sigma):
+    cube, _, spectra = small_cube
+    sub = hysime(add_gaussian(cube, sigma, seed=7))
+    assert sub.dimension == spectra.shape[0]
+    # the basis is orthonormal and spans the endmember spectra
+    basis = sub.basis
+    torch.testing.assert_close(
+        basis.T @ basis, torch.eye(4, dtype=torch.float64), atol=1e-10, rtol=0
+    )
+    residual = spectra.T - basis @ (basis.T @ spectra.T)
+    assert float(residual.norm() / spectra.norm()) < 0.05
+
+
+def test_hysime_floors_keep_more_components(small_cube):
+    noisy = add_gaussian(small_cube[0], 0.03, seed=8)
+    assert hysime(noisy, min_rank=9).dimension == 9
+    base = hysime(noisy).dimension
+    assert hysime(noisy, energy=1.0).dimension >= base
+    with pytest.raises(ValueError, match="energy"):
+        hysime(noisy, energy=1.5)
+
+
+def test_estimate_noise_rejects_bad_input():
+    with pytest.raises(TypeError, match="cube"):
+        estimate_noise(np.zeros((4, 4, 4)))
+    with pytest.raises(ValueError, match="3 dimensions"):
+        estimate_noise(torch.zeros(4, 4))
+
+
+def test_wavelet_noise_estimate_on_smooth_bands():
+    # constant bands: the finest diagonal details are pure noise, median(|N(0, s^2)|) = 0.6745 s
+    flat = torch.full((128, 128, 4), 0.3, dtype=torch.float64)
+    sigma = torch.tensor([0.01, 0.03, 0.05, 0.1], dtype=torch.float64)
+    from hyde.estimation import estimate_noise_wavelet
+
+    est = estimate_noise_wavelet(add_gaussian(flat, sigma, seed=4))
+    rel = (est - sigma).abs() / sigma
+    assert float(rel.max()) < 0.06  # 4096 coefficients per band: MAD std error ~2%
