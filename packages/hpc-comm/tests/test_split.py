@@ -5,6 +5,8 @@ import os
 import pytest
 import torch
 
+import hpc_comm as hc
+
 pytestmark = pytest.mark.mpi
 
 
@@ -73,3 +75,13 @@ def test_node_and_leaders_follow_emulated_nodes(comm):
     x = torch.ones(1)
     node.allreduce(x)
     assert x.item() == len(members)
+
+
+def test_self_comm_is_this_rank_alone_and_made_without_a_collective(comm):
+    children = list(comm._children)
+    alone = hc.self_comm()
+    assert (alone.rank, alone.size) == (0, 1)
+    x = torch.arange(4.0) + comm.rank
+    alone.allreduce(x)
+    torch.testing.assert_close(x, torch.arange(4.0) + comm.rank)  # nothing from other ranks
+    assert comm._children == children  # nothing was split from the world

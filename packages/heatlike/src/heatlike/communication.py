@@ -174,11 +174,8 @@ def _check_axis(axis, ndim: int, name: str) -> int:
 
 
 MPI_WORLD = MPICommunication()
-MPI_SELF = (
-    MPI_WORLD
-    if MPI_WORLD.size == 1
-    else MPICommunication(MPI_WORLD.handle.split(MPI_WORLD.rank, 0))
-)
+# This rank alone; hpc-comm makes it without a collective, so importing heatlike splits nothing.
+MPI_SELF = MPICommunication(hc.self_comm())
 MPI.COMM_WORLD = MPI_WORLD
 _default_comm = MPI_WORLD
 

@@ -53,6 +53,7 @@ __all__ = [
     "chunk_counts",
     "get_logger",
     "offsets",
+    "self_comm",
     "threads",
     "traffic",
     "world",
@@ -110,6 +111,14 @@ def world() -> Communicator:
         _threads.apply(_threads.decide(local_ranks))
         _world = comm
     return _world
+
+
+def self_comm() -> Communicator:
+    """A communicator of this process alone (size 1, like MPI's COMM_SELF): nothing is sent, and
+    creating one is not collective, so it is safe at import time on any rank."""
+    from ._self import SelfCommunicator
+
+    return SelfCommunicator()
 
 
 def threads() -> _threads.ThreadChoice | None:
