@@ -182,7 +182,7 @@ Measured by `packages/f3/benchmarks/bench_f3.py` on {time.strftime("%Y-%m-%d %H:
 
 ## Setup
 
-- Shared, loaded 2-core machine (up to 8 engineers at once); 1-minute load average
+- 2-core machine, possibly shared with other jobs; 1-minute load average
   {load_start:.1f} at the start and {load_end:.1f} at the end. One torch thread per process.
   Times are indicative only.
 - Model: MLP with one narrow hidden layer of {hidden[0]} tanh units (so the methods can be told
