@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 import hpc_comm as hc
+from hpc_comm.cli_support import progress_bar
 
 from .baselines import DataParallelTrainer, PowerSGDTrainer, powersgd_compressible
 from .layers import compression_report, convert_model
@@ -143,7 +144,7 @@ def train_digits(
     generator = torch.Generator().manual_seed(seed * 1000 + comm.rank)
     loss_fn = nn.CrossEntropyLoss()
     curve_bytes, curve_acc = [], []
-    bar = _progress_bar(steps, method, progress and comm.rank == 0)
+    bar = progress_bar(steps, desc=method, unit="step", enabled=progress, leave=False)
     start = time.perf_counter()
     with hc.traffic() as counted:
         trainer = _make_trainer(method, net, comm, lr, seed, dict(ab_options or {}), powersgd_rank)
@@ -185,15 +186,3 @@ def train_digits(
     if method == "powersgd":
         result.powersgd_rank = powersgd_rank
     return result
-
-
-def _progress_bar(total: int, label: str, enabled: bool):
-    import sys
-
-    if not enabled or not sys.stderr.isatty():
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, desc=label, unit="step", leave=False)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 
 from f3 import __version__
-from hpc_comm.cli_support import make_parser, run, say
+from hpc_comm.cli_support import make_parser, progress_bar, run, say
 
 DESCRIPTION = """\
 Train PyTorch MLPs with F³ (feed-forward training with delayed error feedback) and compare it
@@ -93,7 +92,7 @@ def train(args) -> int:
         raise ValueError(f"--hidden: {comm.size} ranks need at least {comm.size - 1} hidden layers")
     split = load(args.dataset, seed=args.seed, head=args.head if args.dataset == "digits" else None)
     metric = "test_mse" if split.head == "mse" else "test_accuracy"
-    bar = _progress(len(methods) * args.epochs, args.quiet or comm.rank != 0)
+    bar = progress_bar(len(methods) * args.epochs, desc="epochs", unit="ep", enabled=not args.quiet)
     results = []
     for method in methods:
         results.append(
@@ -121,17 +120,6 @@ def train(args) -> int:
         plot_curves(results, metric, args.plot, f"{split.name}, hidden {args.hidden}")
         say(f"learning curves: {args.plot}")
     return 0
-
-
-def _progress(total: int, off: bool):
-    if off or not sys.stderr.isatty():
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:  # the bar is a convenience: train without it
-        return None
-
-    return tqdm(total=total, desc="epochs", unit="ep")
 
 
 def summary_table(results, metric: str, dataset: str) -> str:

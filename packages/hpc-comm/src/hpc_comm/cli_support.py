@@ -27,6 +27,19 @@ class RankZeroParser(argparse.ArgumentParser):
             super()._print_message(message, file)
 
 
+def progress_bar(total: int, desc: str | None = None, unit: str = "it", enabled: bool = True, **kw):
+    """A tqdm bar for long work, shown on rank 0 when stderr is a terminal; None otherwise
+    (``enabled`` false, another rank, output redirected, or tqdm not installed: progress is a
+    convenience, never a requirement). Extra keywords go to tqdm."""
+    if not enabled or _launcher.rank_and_size()[0] != 0 or not sys.stderr.isatty():
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, desc=desc, unit=unit, **kw)
+
+
 def make_parser(prog: str, description: str, version: str) -> argparse.ArgumentParser:
     """A parser that keeps the description's line breaks, has ``--version`` and speaks on rank 0."""
     parser = RankZeroParser(

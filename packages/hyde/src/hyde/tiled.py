@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hpc_comm.cli_support import progress_bar
+
 from ._checks import positive
 
 
@@ -157,7 +159,10 @@ def tiled_denoise(
         )
         writer, result = _open_output(out, (rows, cols, bands), dtype, comm)
         todo = [i for i, s in enumerate(row_starts) if s < hi and s + th > lo] if lo < hi else []
-        bar = _progress(len(todo) * len(col_starts), progress and comm.rank == 0)
+        bar = (
+            progress_bar(len(todo) * len(col_starts), desc="tiles", unit="tile", enabled=progress)
+            or _NoBar()
+        )
         strip = np.zeros((0, cols, bands))
         strip_lo = lo
         for i in todo:
@@ -193,16 +198,6 @@ class _NoBar:
 
     def close(self):
         pass
-
-
-def _progress(total: int, show: bool):
-    if not show:
-        return _NoBar()
-    try:
-        from tqdm import tqdm
-    except ImportError:  # tqdm is optional
-        return _NoBar()
-    return tqdm(total=total, desc="tiles", unit="tile")
 
 
 def _open_output(out, shape, dtype, comm):

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from hpc_comm import get_logger
+from hpc_comm.cli_support import progress_bar
 
 from .core import OIALR, average_gradients, broadcast_parameters, merge
 from .stability import BasisTracker
@@ -199,7 +200,7 @@ def train(config: TrainConfig, comm=None, progress: bool = False) -> TrainResult
     full_params = sum(p.numel() for p in model.parameters())
     tracker = BasisTracker(model) if config.track_every else None
     batches = torch.Generator().manual_seed(config.seed + 1)
-    bar = _progress(config.steps, progress and rank == 0)
+    bar = progress_bar(config.steps, unit="step", enabled=progress, dynamic_ncols=True)
     losses, train_time = [], 0.0
     for step in range(config.steps):
         if tracker is not None and step % config.track_every == 0:
@@ -238,15 +239,3 @@ def train(config: TrainConfig, comm=None, progress: bool = False) -> TrainResult
         losses=losses,
         stability=tracker.stability() if tracker is not None else {},
     )
-
-
-def _progress(total: int, enabled: bool):
-    import sys
-
-    if not enabled or not sys.stderr.isatty():
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, unit="step", dynamic_ncols=True)
