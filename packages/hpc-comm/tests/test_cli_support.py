@@ -41,3 +41,33 @@ def test_no_bar_without_a_terminal_or_without_tqdm(fake_tqdm, monkeypatch):
     monkeypatch.setitem(sys.modules, "tqdm", None)  # import fails
     assert cli_support.progress_bar(10) is None
     assert fake_tqdm == []
+
+
+@pytest.mark.parametrize(
+    "parse, text, expected",
+    [
+        (cli_support.positive_int, "3", 3),
+        (cli_support.nonnegative_int, "0", 0),
+        (cli_support.positive_float, "0.5", 0.5),
+    ],
+)
+def test_number_types_accept(parse, text, expected):
+    assert parse(text) == expected
+
+
+@pytest.mark.parametrize(
+    "parse, text",
+    [
+        (cli_support.positive_int, "0"),
+        (cli_support.positive_int, "2.5"),
+        (cli_support.nonnegative_int, "-1"),
+        (cli_support.positive_float, "0"),
+        (cli_support.positive_float, "nan"),
+        (cli_support.positive_float, "x"),
+    ],
+)
+def test_number_types_refuse_with_the_argparse_error(parse, text):
+    import argparse
+
+    with pytest.raises(argparse.ArgumentTypeError, match="expected"):
+        parse(text)

@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import Sequence
 
 from daso import __version__
-from hpc_comm.cli_support import make_parser, run, say
+from hpc_comm.cli_support import make_parser, positive_float, run, say
 
 DESCRIPTION = """\
 Train PyTorch models data-parallel with DASO: gradients are averaged inside each node every step,
@@ -32,13 +32,6 @@ between and inside nodes. --latency/--bandwidth put hpc-comm's link model betwee
 simulated slow interconnect that delays only inter-node traffic. Nodes come from the machine or
 from HPC_COMM_RANKS_PER_NODE.
 """
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
-    return value
 
 
 def _add_train(sub) -> None:
@@ -78,7 +71,7 @@ def _add_train(sub) -> None:
     )
     p.add_argument(
         "--bandwidth",
-        type=_positive_float,
+        type=positive_float,
         default=math.inf,
         help="simulated inter-node bandwidth in bytes/s; default: unlimited",
     )

@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 
 from f3 import __version__
-from hpc_comm.cli_support import make_parser, progress_bar, run, say
+from hpc_comm.cli_support import make_parser, positive_float, positive_int, progress_bar, run, say
 
 DESCRIPTION = """\
 Train PyTorch MLPs with F³ (feed-forward training with delayed error feedback) and compare it
@@ -30,16 +30,6 @@ def _widths(text: str) -> list[int]:
     return widths
 
 
-def _positive(kind):
-    def parse(text):
-        value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-        return value
-
-    return parse
-
-
 def add_train(commands) -> None:
     from f3.data import DATASETS
     from f3.feedback import FEEDBACK_INITS
@@ -56,9 +46,9 @@ def add_train(commands) -> None:
     p.add_argument("--dataset", default="digits", choices=sorted(DATASETS))
     p.add_argument("--head", default="bce", choices=["bce", "ce"], help="classification output")
     p.add_argument("--hidden", type=_widths, default=[32], help="hidden widths, e.g. 64,32")
-    p.add_argument("--epochs", type=_positive(int), default=30)
-    p.add_argument("--batch-size", type=_positive(int), default=50)
-    p.add_argument("--lr", type=_positive(float), default=1e-3, help="Adam learning rate")
+    p.add_argument("--epochs", type=positive_int, default=30)
+    p.add_argument("--batch-size", type=positive_int, default=50)
+    p.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate")
     p.add_argument(
         "--error",
         default="delayed_error",

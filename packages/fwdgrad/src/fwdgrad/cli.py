@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Sequence
 
 from fwdgrad import __version__
-from hpc_comm.cli_support import make_parser, run, say
+from hpc_comm.cli_support import make_parser, positive_float, positive_int, run, say
 
 DESCRIPTION = """\
 Multi-tangent forward gradients: estimate a gradient from k directional derivatives that
@@ -64,26 +64,6 @@ def _word_list(choices: Sequence[str]):
     return parse
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an int, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an int >= 1, got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
-    return value
-
-
 def _add_approx(sub) -> None:
     p = sub.add_parser(
         "approx",
@@ -105,7 +85,7 @@ def _add_approx(sub) -> None:
         default="normal",
         help="default: normal",
     )
-    p.add_argument("--draws", type=_positive_int, default=200, help="default: 200")
+    p.add_argument("--draws", type=positive_int, default=200, help="default: 200")
     p.add_argument("--seed", type=int, default=0, help="default: 0")
     p.add_argument("--plot", metavar="PNG", help="write cosine and norm ratio vs k")
     p.add_argument("--json", metavar="PATH", help="write the table as JSON")
@@ -129,12 +109,12 @@ def _add_train(sub) -> None:
         "--k", type=_int_list, default=[16], help="tangents for mean and frog; default: 16"
     )
     p.add_argument("--model", choices=["mlp", "cnn"], default="mlp", help="default: mlp")
-    p.add_argument("--hidden", type=_positive_int, default=64, help="hidden width; default: 64")
-    p.add_argument("--steps", type=_positive_int, default=300, help="default: 300")
-    p.add_argument("--batch-size", type=_positive_int, default=64, help="global; default: 64")
-    p.add_argument("--lr", type=_positive_float, help="SGD learning rate; default: per method")
+    p.add_argument("--hidden", type=positive_int, default=64, help="hidden width; default: 64")
+    p.add_argument("--steps", type=positive_int, default=300, help="default: 300")
+    p.add_argument("--batch-size", type=positive_int, default=64, help="global; default: 64")
+    p.add_argument("--lr", type=positive_float, help="SGD learning rate; default: per method")
     p.add_argument(
-        "--chunk-size", type=_positive_int, help="tangents per vmapped pass; default: auto"
+        "--chunk-size", type=positive_int, help="tangents per vmapped pass; default: auto"
     )
     p.add_argument("--seed", type=int, default=0, help="default: 0")
     p.add_argument("--plot", metavar="PNG", help="write the training loss curves")

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 import hpc_comm as hc
-from hpc_comm.cli_support import make_parser, run, say
+from hpc_comm.cli_support import make_parser, positive_int, run, say
 
 DESCRIPTION = """\
 hpc-comm moves torch tensors between processes with MPI (mpi4py) or torch.distributed, behind
@@ -154,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--iterations",
-        type=_positive,
+        type=positive_int,
         default=None,
         help="calls per size (default: more for small messages)",
     )
@@ -165,16 +165,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.set_defaults(run=cmd_bench)
     return parser
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

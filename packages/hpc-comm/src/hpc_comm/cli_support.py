@@ -27,6 +27,31 @@ class RankZeroParser(argparse.ArgumentParser):
             super()._print_message(message, file)
 
 
+def _number(kind, text: str, low, strict: bool, what: str):
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if not (value > low if strict else value >= low):
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an int >= 1."""
+    return _number(int, text, 1, False, "an int >= 1")
+
+
+def nonnegative_int(text: str) -> int:
+    """argparse type: an int >= 0."""
+    return _number(int, text, 0, False, "an int >= 0")
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a number > 0."""
+    return _number(float, text, 0.0, True, "a number > 0")
+
+
 def progress_bar(total: int, desc: str | None = None, unit: str = "it", enabled: bool = True, **kw):
     """A tqdm bar for long work, shown on rank 0 when stderr is a terminal; None otherwise
     (``enabled`` false, another rank, output redirected, or tqdm not installed: progress is a

@@ -8,7 +8,7 @@ import os
 import tempfile
 from collections.abc import Sequence
 
-from hpc_comm.cli_support import make_parser, run, say
+from hpc_comm.cli_support import make_parser, nonnegative_int, positive_int, run, say
 from oialr import __version__
 
 DESCRIPTION = """\
@@ -23,24 +23,10 @@ only the small r x r matrix S (and the biases) is trained, and the rank r is pru
 """
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive int, got {text}")
-    return value
-
-
-def _nonnegative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an int >= 0, got {text}")
-    return value
-
-
 def _common(p: argparse.ArgumentParser, steps: int) -> None:
     p.add_argument("--model", choices=("mlp", "cnn", "vit"), default="mlp", help="digits model")
-    p.add_argument("--steps", type=_positive, default=steps, help="training steps (%(default)s)")
-    p.add_argument("--batch-size", type=_positive, default=64, help="global batch (%(default)s)")
+    p.add_argument("--steps", type=positive_int, default=steps, help="training steps (%(default)s)")
+    p.add_argument("--batch-size", type=positive_int, default=64, help="global batch (%(default)s)")
     p.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate (%(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of data split, init, batches")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -215,8 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     p = sub.add_parser("train", help="OIALR vs full rank on digits (MLP, CNN or ViT)")
     _common(p, steps=1500)
-    p.add_argument("--delay", type=_nonnegative, default=300, help="full-rank warm-up steps")
-    p.add_argument("--frequency", type=_positive, default=100, help="steps between rank checks")
+    p.add_argument("--delay", type=nonnegative_int, default=300, help="full-rank warm-up steps")
+    p.add_argument("--frequency", type=positive_int, default=100, help="steps between rank checks")
     p.add_argument("--cutoff", type=float, default=0.1, help="keep sigma >= cutoff * sigma_1")
     p.add_argument("--layer-share", type=float, default=0.1, help="share of layers added per check")
     p.add_argument("--no-baseline", action="store_true", help="skip the full-rank run")
@@ -224,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_cmd_train)
     p = sub.add_parser("stability", help="basis stability of a full-rank digits run (PNG)")
     _common(p, steps=1500)
-    p.add_argument("--every", type=_positive, default=100, help="steps between checkpoints")
+    p.add_argument("--every", type=positive_int, default=100, help="steps between checkpoints")
     p.set_defaults(run=_cmd_stability)
     return parser
 
