@@ -515,3 +515,50 @@ def test_grad_scaler_and_lr_scheduler_plug_in(comm):
     assert scaler.get_scale() > 2.0**10  # the scaler did step (and grew) through DASO
     assert o_daso.param_groups[0]["lr"] == pytest.approx(0.05)
     daso.close()
+
+
+def replace_first_weight(model, rows: int) -> torch.nn.Parameter:
+    """Swap the first layer's weight for a new, smaller Parameter (as a low-rank conversion
+    does), with rank-dependent values, and hand it to the optimiser in the old one's place."""
+    layer = model[0]
+    g = torch.Generator().manual_seed(7)
+    new = torch.nn.Parameter(
+        layer.weight.detach()[:rows].clone() + torch.randn(rows, N_IN, generator=g)
+    )
+    del layer.weight
+    layer.weight = new
+    return new
+
+
+def test_changed_parameters_are_refused_until_refreshed_then_synced(comm):
+    model = make_model(seed=comm.rank)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    daso = DASO(model, optimizer, total_epochs=4, comm=comm, node_size=1, warmup_epochs=4)
+    train_epoch(daso, model, comm, epoch=0, n_batches=2)
+
+    # the first layer becomes a 2-row "low-rank" factor, different on every rank
+    new = replace_first_weight(model, rows=2)
+    with torch.no_grad():
+        new.add_(comm.rank)
+    model[0].bias = torch.nn.Parameter(model[0].bias.detach()[:2].clone())
+    model[2] = torch.nn.Linear(2, N_OUT)
+    optimizer.param_groups[0]["params"] = list(model.parameters())
+    expected = torch.cat([p.detach().reshape(-1).double() for p in model.parameters()])
+    comm.allreduce(expected)
+    expected /= comm.size
+
+    daso.last_batch = 0
+    with pytest.raises(RuntimeError, match="refresh_parameters"):
+        daso.step()
+    daso.refresh_parameters()
+    x, y = batch_of(comm.rank, 1, 0)
+    daso.zero_grad()
+    torch.nn.functional.cross_entropy(model(x), y).backward()
+    daso.step()  # lr 0: the warm-up's blocking sync averages the new parameters
+    assert [id(p) for p in daso.params] == [id(p) for p in model.parameters()]
+    assert sorted(tuple(p.shape) for p in daso.params) == [(2,), (2, N_IN), (N_OUT,), (N_OUT, 2)]
+    got = flat(model).double()
+    torch.testing.assert_close(got, expected.to(got.dtype), rtol=1e-6, atol=1e-6)
+    rows = gather_params(comm, model)
+    assert all(torch.equal(rows[0], r) for r in rows)
+    daso.close()

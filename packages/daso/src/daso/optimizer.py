@@ -168,6 +168,12 @@ class DASO:
             raise ValueError(
                 "last_batch must be set (number of batches - 1) or use `with daso.epoch(n):`"
             )
+        if self._parameters_changed():
+            raise RuntimeError(
+                "the model's trainable parameters changed since DASO last read them (a low-rank "
+                "conversion, a pruned or frozen layer): call refresh_parameters() on every rank "
+                "before the next step"
+            )
         s = self.schedule
         plan = plan_batch(
             self.batch,
@@ -182,6 +188,35 @@ class DASO:
         self._optimizer_step()
         self._run_global(plan)
         self._advance()
+
+    def _parameters_changed(self) -> bool:
+        # self.params keeps the old objects alive, so an equal id is the same parameter
+        current = trainable(self.model)
+        return len(current) != len(self.params) or any(
+            a is not b for a, b in zip(current, self.params)
+        )
+
+    def refresh_parameters(self) -> None:
+        """Re-read the model's trainable parameters after their set or shapes changed.
+
+        For layers that change during training, such as OIALR's low-rank conversion and rank
+        pruning. Global syncs in flight carry the old parameters: they are waited for and
+        dropped, and no new communication is started. Call it on every rank at the same step
+        (the next sync's message size follows the new parameters); the change itself must leave
+        the ranks of a node with equal parameters, as OIALR does by broadcasting each SVD.
+        """
+        params = trainable(self.model)
+        if not params:
+            raise ValueError("model must have at least one parameter with requires_grad=True")
+        for pending in self._pending:
+            for request in pending.requests:
+                request.wait()
+        if self._pending:
+            log.debug(
+                "parameters refreshed: dropped %d global sync(s) in flight", len(self._pending)
+            )
+        self._pending.clear()
+        self.params = params
 
     def _run_global(self, plan: BatchPlan) -> None:
         for _ in plan.receive:  # due batches are non-decreasing, so these are the oldest
