@@ -1,12 +1,15 @@
 """Every developer and CI task of the monorepo, as nox sessions.
 
 nox -s lint        ruff check and format check
+nox -s docs        the documentation site (mkdocs + mkdocstrings) into site/; a warning fails
 nox -s tests       all packages installed together: unit tests, then 1/2/3-rank MPI runs,
                    emulated nodes, the torch backend, messages over 2**31 elements, integration
 nox -s isolated    each package alone in a fresh venv with only its declared dependencies
 nox -s mpich       the hpc-comm suite with MPICH at 1/2/3 ranks (3 ranks oversubscribe 2 cores)
 nox -s openmpi     the same with Open MPI
 nox -s demo        the demo, on one process and then under mpiexec -n 2
+nox -s build       release check: sdists and wheels of all nine into dist/; each wheel installed
+                   alone in a fresh venv, its command answers --help
 nox -s bench -- hpc-comm   a package's benchmarks against its anchor
 """
 
@@ -39,7 +42,7 @@ FOUR_RANK_TESTS = [f"packages/{p}/tests" for p in ("daso", "abtrain", "propulate
 PER_TEST_TIMEOUT = ["--timeout=300", "--timeout-method=thread"]
 RUN_TIMEOUT = "1200"  # seconds for one mpiexec run: a deadlock fails instead of hanging CI
 
-nox.options.sessions = ["lint", "tests", "isolated", "mpich", "openmpi"]
+nox.options.sessions = ["lint", "docs", "tests", "isolated", "mpich", "openmpi"]
 nox.options.error_on_missing_interpreters = True
 
 
@@ -110,6 +113,14 @@ def lint(session: nox.Session) -> None:
     session.install("ruff>=0.17,<0.18")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The site reads the sources statically (griffe): the packages need not be installed."""
+    # ruff formats the signatures on the API pages
+    session.install("mkdocs>=1.6,<2", "mkdocstrings[python]>=0.26", "ruff>=0.17,<0.18")
+    session.run("mkdocs", "build", "--strict", "--clean", *session.posargs)
 
 
 @nox.session
@@ -194,6 +205,33 @@ def demo(session: nox.Session) -> None:
     install_all(session)
     session.run("python", "tools/demo.py")
     session.run("timeout", "600", "mpiexec", "-n", "2", "python", "tools/demo.py", external=True)
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """Build every sdist and wheel, then install each wheel alone and ask its CLI for --help."""
+    session.install("build>=1.2")
+    dist = ROOT / "dist"
+    for old in dist.glob("*"):
+        old.unlink()
+    for package in PACKAGES:
+        session.run("python", "-m", "build", "--outdir", str(dist), f"packages/{package}")
+    wheels = {p: next(dist.glob(f"{p.replace('-', '_')}-*.whl")) for p in PACKAGES}
+    if len(list(dist.glob("*.tar.gz"))) != len(PACKAGES):
+        session.error("expected one sdist per package in dist/")
+    for package, wheel in wheels.items():
+        venv = Path(session.create_tmp()) / f"wheel-{package}"
+        session.run("python", "-m", "venv", "--clear", str(venv))
+        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "-c", CONSTRAINTS]
+        if package in NEEDS_TORCH:
+            session.run(*pip, "torch==2.13.0", external=True)
+        # hpc-comm from this build, everything else from the package index
+        session.run(*pip, "--find-links", str(dist), str(wheel), external=True)
+        session.run(str(venv / "bin" / "python"), "-m", "pip", "check", external=True)
+        session.run(
+            str(venv / "bin" / package), "--help", external=True, silent=True
+        )  # CLI = dist name
+        session.log(f"{wheel.name}: installed alone, `{package} --help` answers")
 
 
 @nox.session
