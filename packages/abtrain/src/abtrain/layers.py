@@ -130,6 +130,7 @@ class ABLinear(nn.Linear, ABLayer):
         self._init_factors()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """y = x Wᵀ + b with the weight in use (W in mode ``full``, A·B otherwise)."""
         return nn.functional.linear(x, self.effective_weight(), self.bias)
 
 
@@ -141,6 +142,8 @@ class ABConv2d(nn.Conv2d, ABLayer):
         self._init_factors()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The convolution of ``x`` with the weight in use (W in mode ``full``, A·B reshaped to
+        W's shape otherwise), plus the bias."""
         return self._conv_forward(x, self.effective_weight(), self.bias)
 
 

@@ -72,15 +72,18 @@ class GroupLayout:
     roles: tuple[str, ...]
 
     def group_of(self, rank: int) -> int:
+        """Index of the group that holds ``rank``; ValueError if no group does."""
         for index, members in enumerate(self.groups):
             if rank in members:
                 return index
         raise ValueError(f"rank {rank} is in no group")
 
     def role_of(self, rank: int) -> str:
+        """``a`` or ``b``: the factor that ``rank``'s group trains."""
         return self.roles[self.group_of(rank)]
 
     def ranks_with_role(self, role: str) -> list[int]:
+        """Every rank whose group trains ``role`` (``a`` or ``b``), in group order."""
         return [
             r for g, members in enumerate(self.groups) for r in members if self.roles[g] == role
         ]

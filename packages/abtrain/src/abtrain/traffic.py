@@ -42,6 +42,8 @@ class ABTrafficModel:
 
     @classmethod
     def for_trainer(cls, trainer: ABTrainer) -> ABTrafficModel:
+        """The model for the calling rank of ``trainer``: its communicator size, group, role,
+        modes, schedule, layer shapes, parameter counts and dtype size."""
         layers = [layer for _, layer in trainer.layers]
         return cls(
             world_size=trainer.comm.size,

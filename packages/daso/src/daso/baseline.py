@@ -54,9 +54,14 @@ class SyncDataParallel:
             unflatten_into(flat, self.params)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear the gradients through the wrapped optimizer's ``zero_grad``."""
         self.optimizer.zero_grad(set_to_none=set_to_none)
 
     def average_gradients(self) -> None:
+        """Replace every trainable parameter's gradient by its mean over all ranks (collective).
+
+        A missing gradient counts as zeros. Nothing happens on a single rank.
+        """
         if self.comm.size == 1:
             return
         flat = flatten_grads(self.params)
@@ -71,6 +76,8 @@ class SyncDataParallel:
         unflatten_grads_into(flat, self.params)
 
     def step(self) -> None:
+        """Average the gradients over all ranks, then step the optimizer (through ``scaler``
+        when one is given). Collective."""
         self.average_gradients()
         if self.scaler is not None:
             self.scaler.step(self.optimizer)
@@ -92,12 +99,14 @@ class SyncDataParallel:
         return total.item() / self.comm.size
 
     def state_dict(self) -> dict:
+        """The optimizer's state, and the scaler's when there is one (not the model's)."""
         state = {"optimizer": self.optimizer.state_dict()}
         if self.scaler is not None:
             state["scaler"] = self.scaler.state_dict()
         return state
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore what ``state_dict`` returned."""
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scaler is not None and "scaler" in state:
             self.scaler.load_state_dict(state["scaler"])

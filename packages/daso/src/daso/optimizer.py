@@ -140,18 +140,23 @@ class DASO:
     # ---------------------------------------------------------- properties
     @property
     def global_skip(self) -> int:
+        """Batches between global syncs in this epoch (0: a blocking sync after every batch)."""
         return self.schedule.global_skip
 
     @property
     def local_skip(self) -> int:
+        """Batches between node-local gradient averages in this epoch (0 or 1: every batch)."""
         return self.schedule.local_skip
 
     @property
     def batches_to_wait(self) -> int:
+        """Batches an asynchronous global sync stays in flight before it is merged (at most
+        until the epoch's last batch)."""
         return self.schedule.batches_to_wait
 
     @property
     def epochs_done(self) -> int:
+        """Epochs finished so far, as counted by ``epoch_loss_logic``."""
         return self.schedule.epoch
 
     def pending_requests(self) -> list:
@@ -160,6 +165,7 @@ class DASO:
 
     # ------------------------------------------------------------ training
     def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear the gradients through the wrapped optimiser's ``zero_grad``."""
         self.optimizer.zero_grad(set_to_none=set_to_none)
 
     def step(self) -> None:
@@ -389,6 +395,15 @@ class DASO:
         return state
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore what ``state_dict`` returned; only between epochs.
+
+        Raises
+        ------
+        ValueError
+            If ``state`` is not a dict with the keys ``state_dict`` writes.
+        RuntimeError
+            If called in the middle of an epoch or with a global sync in flight.
+        """
         if not isinstance(state, dict) or "schedule" not in state or "optimizer" not in state:
             raise ValueError("state must be a dict from DASO.state_dict()")
         if self.batch != 0 or self._pending:

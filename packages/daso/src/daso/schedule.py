@@ -20,6 +20,8 @@ class PlateauDetector:
         self.bad_epochs = 0
 
     def improved(self, value: float) -> bool:
+        """Whether ``value`` beats the best loss so far by more than ``threshold`` (relative);
+        always True before the first value."""
         if self.best == math.inf:
             return True
         scale = 1.0 - self.threshold if self.best >= 0 else 1.0 + self.threshold
@@ -38,9 +40,11 @@ class PlateauDetector:
         return False
 
     def state_dict(self) -> dict:
+        """The best loss so far and the count of epochs without improvement."""
         return {"best": self.best, "bad_epochs": self.bad_epochs}
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore what ``state_dict`` returned."""
         self.best = float(state["best"])
         self.bad_epochs = int(state["bad_epochs"])
 
@@ -74,9 +78,11 @@ class SkipSchedule:
 
     @property
     def blocking(self) -> bool:
+        """True when every batch ends with a blocking global sync (``global_skip == 0``)."""
         return self.global_skip == 0
 
     def in_cooldown(self, epoch: int) -> bool:
+        """Whether the epoch with 0-based index ``epoch`` is one of the last ``cooldown_epochs``."""
         return epoch >= self.total_epochs - self.cooldown_epochs
 
     def _start_cycling(self) -> None:
@@ -112,6 +118,7 @@ class SkipSchedule:
         return plateau
 
     def state_dict(self) -> dict:
+        """The epoch counter, the current skips and the plateau detector's state."""
         return {
             "epoch": self.epoch,
             "global_skip": self.global_skip,
@@ -121,6 +128,7 @@ class SkipSchedule:
         }
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore what ``state_dict`` returned."""
         for key in ("epoch", "global_skip", "local_skip", "batches_to_wait"):
             setattr(self, key, int(state[key]))
         self.detector.load_state_dict(state["detector"])

@@ -34,14 +34,17 @@ class Topology:
 
     @property
     def local_rank(self) -> int:
+        """This rank's place in its node (0 … g − 1), which is also its global group's index."""
         return self.node.rank
 
     @property
     def ranks_per_node(self) -> int:
+        """g, the number of ranks on each node."""
         return self.node.size
 
     @property
     def nodes(self) -> int:
+        """P, the number of nodes (the size of every global group)."""
         return self.group.size
 
     @classmethod
@@ -66,6 +69,8 @@ class Topology:
         return cls(node=node, group=group, owns_node=owns)
 
     def free(self) -> None:
+        """Free ``group``, and ``node`` when it was split here rather than taken from
+        ``comm.node()``."""
         self.group.free()
         if self.owns_node:
             self.node.free()

@@ -41,6 +41,15 @@ class TrainConfig:
     target_accuracy: float = 0.95
 
     def validate(self) -> None:
+        """Check every field's range and choice.
+
+        Raises
+        ------
+        ValueError
+            Naming the first field that is out of range or not one of its choices.
+        TypeError
+            If ``latency`` or ``bandwidth`` is not a number.
+        """
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
         if self.model not in MODELS:
@@ -79,6 +88,7 @@ class TrainResult:
     inter_node_share: float = 0.0  # time blocked in inter-node communication / wall time
 
     def as_dict(self) -> dict:
+        """All fields as a plain dict (a deep copy), e.g. for JSON."""
         return asdict(self)
 
 
@@ -102,6 +112,20 @@ def load_digits(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, to
 
 
 def build_model(name: str, hidden: int, seed: int) -> torch.nn.Module:
+    """A classifier for 64-pixel digits with 10 outputs, initialised from ``seed``.
+
+    Seeds torch's global generator with ``seed`` before building.
+
+    Parameters
+    ----------
+    name
+        ``"mlp"``: three linear layers with ReLU; any other value builds the CNN (two 3x3
+        convolutions, a 2x2 max pool, two linear layers).
+    hidden
+        Width of the hidden linear layers.
+    seed
+        Seed for the initial weights.
+    """
     torch.manual_seed(seed)
     if name == "mlp":
         return torch.nn.Sequential(
@@ -142,6 +166,7 @@ def _wrap(cfg: TrainConfig, model, optimizer, comm):
 
 @torch.no_grad()
 def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Fraction of rows of ``x`` whose arg-max output equals the label in ``y`` (no gradients)."""
     return (model(x).argmax(1) == y).float().mean().item()
 
 

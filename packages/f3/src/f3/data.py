@@ -35,9 +35,12 @@ class ErrorBuffer:
         self.errors = initial.detach().clone()
 
     def read(self, indices: torch.Tensor) -> torch.Tensor:
+        """The stored errors of the samples ``indices``, one row each in that order (a copy)."""
         return self.errors[torch.as_tensor(indices, device=self.errors.device)]
 
     def write(self, indices: torch.Tensor, errors: torch.Tensor) -> None:
+        """Overwrite the rows of the samples ``indices`` with ``errors`` (detached, cast to the
+        buffer's dtype and device)."""
         rows = torch.as_tensor(indices, device=self.errors.device)
         self.errors[rows] = errors.detach().to(self.errors)
 

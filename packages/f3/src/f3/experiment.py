@@ -23,10 +23,13 @@ class RunResult:
 
     @property
     def final(self) -> dict:
+        """The last epoch's record (with the final test metrics); {} when there is none."""
         return self.history[-1] if self.history else {}
 
 
 def label_of(method: str, error: str) -> str:
+    """The name a run appears under in tables and plots: ``f3 (<error>)`` for F³, else the
+    method."""
     return f"f3 ({error})" if method == "f3" else method
 
 

@@ -18,12 +18,15 @@ _EPS = 1e-7
 
 
 def check_head(head: str) -> str:
+    """Return ``head`` if it is one of HEADS (bce, ce, mse); raise ValueError otherwise."""
     if head not in HEADS:
         raise ValueError(f"head must be one of {HEADS}, got {head!r}")
     return head
 
 
 def check_error_variant(variant: str, head: str) -> str:
+    """Return ``variant`` if it is one of ERROR_VARIANTS and fits ``head``; raise ValueError
+    otherwise (the ``mse`` head takes only ``delayed_error`` and ``delayed_loss``)."""
     if variant not in ERROR_VARIANTS:
         raise ValueError(f"error must be one of {ERROR_VARIANTS}, got {variant!r}")
     if head == "mse" and not variant.endswith(("error", "loss")):

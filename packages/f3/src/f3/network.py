@@ -47,6 +47,8 @@ class Connector(nn.Module):
         return (flat / -n).view(n, *self.feature_shape)
 
     def forward(self, activation: torch.Tensor, error: torch.Tensor | None = None):
+        """``activation`` unchanged; in training mode with ``error``, its backward hands the
+        block ``gradient(error)`` instead of the upstream gradient."""
         if not self.training or error is None:
             return activation
         return _SubstituteGradient.apply(activation, self.gradient(error).to(activation.dtype))
@@ -107,9 +109,12 @@ class F3Network(nn.Module):
 
     @property
     def num_blocks(self) -> int:
+        """L, the number of blocks (the hidden blocks and the output block)."""
         return len(self.blocks)
 
     def forward(self, x: torch.Tensor, error: torch.Tensor | None = None) -> torch.Tensor:
+        """The last block's output z = f_L(… f_1(x)); with ``error`` in training mode, each
+        hidden block's output gradient in backward is −(e·B_i)/n."""
         for i, block in enumerate(self.blocks):
             x = block(x)
             if i < len(self.connectors) and error is not None and self.training:
@@ -158,6 +163,8 @@ class PatchEmbedding(nn.Module):
         self.position = nn.Parameter(torch.zeros(1, (image_size // patch) ** 2, dim))
 
     def forward(self, x):
+        """Tokens (n, patches, dim): the strided patch convolution, flattened, plus the
+        position embedding."""
         return self.project(x).flatten(2).transpose(1, 2) + self.position
 
 
@@ -170,6 +177,7 @@ class TokenClassifier(nn.Module):
         self.linear = nn.Linear(dim, out_features)
 
     def forward(self, x):
+        """Outputs (n, out_features) from tokens (n, tokens, dim)."""
         return self.linear(self.norm(x.mean(1)))
 
 

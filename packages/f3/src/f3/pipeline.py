@@ -75,9 +75,11 @@ class PipelineTrainer:
         self._pending_sends: list = []
 
     def targets(self, y):
+        """Raw targets (class indices or values) → the n × C matrix in the network's dtype."""
         return target_matrix(self.network.head, y, self.network.num_outputs).to(self.dtype)
 
     def init_error_buffer(self, y_train) -> ErrorBuffer:
+        """Start the stored errors at the targets, so the first epoch of F³ equals DRTP."""
         self.buffer = ErrorBuffer(self.targets(y_train))
         return self.buffer
 
@@ -145,6 +147,9 @@ class PipelineTrainer:
         return value
 
     def train_epoch(self, batches, x_all, targets_all) -> float | None:
+        """One pass over ``batches`` (index tensors into ``x_all`` and the target matrix
+        ``targets_all``). For F³ it first stores every error of the previous epoch still in
+        flight. Returns the mean loss per sample on the last rank, None on the others."""
         if self.method == "f3":
             self._apply_errors(wait=True)  # last epoch's errors, before any row is read again
         total, count = 0.0, 0

@@ -24,6 +24,8 @@ def adam(lr: float) -> OptimizerFactory:
 
 
 def check_method(method: str, error: str, update: str, head: str) -> None:
+    """Raise ValueError unless ``method`` is in METHODS, ``update`` in UPDATES and ``error`` a
+    variant that fits ``head``."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if update not in UPDATES:
@@ -32,6 +34,8 @@ def check_method(method: str, error: str, update: str, head: str) -> None:
 
 
 def step(optimizer: torch.optim.Optimizer | None) -> None:
+    """Step ``optimizer`` and set its gradients to None; nothing for None (a block without
+    parameters)."""
     if optimizer is not None:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -91,6 +95,7 @@ class Trainer:
 
     @property
     def dtype(self) -> torch.dtype:
+        """The dtype of the network's first parameter; inputs and targets are cast to it."""
         return next(self.network.parameters()).dtype
 
     def targets(self, y: torch.Tensor) -> torch.Tensor:

@@ -11,6 +11,8 @@ SCALINGS = ("none", "unbiased", "norm")
 
 
 def check_aggregation(aggregation: str, scaling: str = "none") -> None:
+    """Raise ValueError unless ``aggregation`` is one of AGGREGATIONS and ``scaling`` one of
+    SCALINGS."""
     if aggregation not in AGGREGATIONS:
         raise ValueError(
             f"aggregation must be one of {', '.join(AGGREGATIONS)}, got {aggregation!r}"

@@ -31,6 +31,7 @@ class ApproxRow:
     norm_ratio_expected: float | None
 
     def as_dict(self) -> dict:
+        """All fields as a plain dict (one row of the results table)."""
         return asdict(self)
 
 

@@ -68,6 +68,23 @@ class TangentStream:
     def chunk(
         self, start: int, stop: int, blocks: Sequence[int] | None = None
     ) -> list[torch.Tensor]:
+        """Tangents ``start`` … ``stop - 1`` of each block, regenerated from their seeds.
+
+        Parameters
+        ----------
+        start
+            Index of the first tangent.
+        stop
+            One past the index of the last tangent.
+        blocks
+            Indices of the parameter tensors to draw for; all of them when None.
+
+        Returns
+        -------
+        list[torch.Tensor]
+            One tensor of shape ``(stop - start, *shape)`` per block in ``blocks``, in the
+            stream's dtype and on its device.
+        """
         blocks = range(len(self.shapes)) if blocks is None else blocks
         out = []
         for b in blocks:
@@ -88,5 +105,7 @@ class SuppliedTangents:
     def chunk(
         self, start: int, stop: int, blocks: Sequence[int] | None = None
     ) -> list[torch.Tensor]:
+        """Rows ``start:stop`` of the supplied tensor of each block in ``blocks`` (all blocks
+        when None), as views."""
         blocks = range(len(self.tensors)) if blocks is None else blocks
         return [self.tensors[b][start:stop] for b in blocks]

@@ -105,15 +105,18 @@ class TrainResult:
     bytes_per_step: float = 0.0  # gradient bytes this rank allreduced per step (0 alone)
 
     def as_dict(self) -> dict:
+        """All fields as a plain dict (a deep copy), e.g. for JSON."""
         return asdict(self)
 
 
 def full_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Mean cross-entropy of ``model`` over all of ``x`` and ``y`` (no gradients)."""
     with torch.no_grad():
         return float(F.cross_entropy(model(x), y))
 
 
 def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Fraction of rows of ``x`` whose arg-max output equals the label in ``y`` (no gradients)."""
     with torch.no_grad():
         return float((model(x).argmax(1) == y).double().mean())
 

@@ -79,6 +79,7 @@ class Request:
 
     @property
     def done(self) -> bool:
+        """True once ``test()`` or ``wait()`` has seen the operation complete (it does not poll)."""
         return self._done
 
     def _complete(self, value: Any) -> None:
@@ -275,10 +276,12 @@ class Communicator:
     # ----------------------------------------------------------------- identity
     @property
     def rank(self) -> int:
+        """This process's rank in the communicator (0 … size − 1)."""
         return self._rank
 
     @property
     def size(self) -> int:
+        """Number of ranks in the communicator."""
         return self._size
 
     @property
@@ -293,6 +296,7 @@ class Communicator:
 
     @property
     def freed(self) -> bool:
+        """True after ``free()``; communicating on a freed communicator raises RuntimeError."""
         return self._freed
 
     def __repr__(self) -> str:

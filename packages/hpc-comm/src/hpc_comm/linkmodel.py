@@ -69,6 +69,7 @@ class LinkStats:
     by_op: dict[str, int] = field(default_factory=dict)
 
     def reset(self) -> None:
+        """Set every counter back to zero and clear ``by_op`` (e.g. after a warm-up)."""
         self.inter_bytes = self.intra_bytes = self.inter_calls = self.intra_calls = 0
         self.inter_seconds = 0.0
         self.by_op.clear()
@@ -113,10 +114,12 @@ class LinkModelCommunicator(Communicator):
 
     @property
     def backend(self) -> str:  # type: ignore[override]
+        """The backend name of ``inner`` (the wrapper adds delays, not a backend)."""
         return self.inner.backend
 
     @property
     def handle(self) -> Any:
+        """The backend object of ``inner`` (an mpi4py communicator, a process group, or None)."""
         return self.inner.handle
 
     # ------------------------------------------------------------- accounting

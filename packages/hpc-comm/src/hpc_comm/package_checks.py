@@ -56,17 +56,24 @@ class PackageContract:
     pyproject: Path
 
     def pyproject_version(self) -> str:
+        """The ``[project] version`` written in ``pyproject``."""
         with self.pyproject.open("rb") as f:
             return tomllib.load(f)["project"]["version"]
 
     def cli_main(self):
+        """The package's CLI entry point, ``<import_name>.cli.main``."""
         return importlib.import_module(f"{self.import_name}.cli").main
 
     def test_installed_version_matches_pyproject(self):
+        """The installed metadata, pyproject.toml and ``__version__`` name the same version."""
         package = importlib.import_module(self.import_name)
         assert metadata.version(self.dist) == self.pyproject_version() == package.__version__
 
     def test_hpc_comm_requirement_admits_exactly_our_minor(self):
+        """Every hpc-comm requirement reads ``>=X.Y.Z,<X.(Y+1).0`` for this package's X.Y.
+
+        Not applicable to hpc-comm itself, which passes trivially.
+        """
         if self.dist == "hpc-comm":
             return
         major, minor, _ = release(metadata.version(self.dist))
@@ -78,6 +85,7 @@ class PackageContract:
             assert release(pin["<"]) == (major, minor + 1, 0)
 
     def test_one_console_script_named_after_the_distribution(self):
+        """Exactly one console script, named ``dist``, pointing at ``<import_name>.cli:main``."""
         scripts = [
             ep
             for ep in metadata.distribution(self.dist).entry_points
@@ -88,22 +96,26 @@ class PackageContract:
         ]
 
     def test_version_flag_prints_name_and_version(self, capsys):
+        """``--version`` prints ``<dist> <version>`` and exits with code 0."""
         with pytest.raises(SystemExit) as exit_info:
             self.cli_main()(["--version"])
         assert exit_info.value.code == 0
         assert capsys.readouterr().out == f"{self.dist} {self.pyproject_version()}\n"
 
     def test_unknown_flag_exits_with_code_2(self, capsys):
+        """An unknown flag exits with code 2 and names the flag on stderr."""
         with pytest.raises(SystemExit) as exit_info:
             self.cli_main()(["--no-such-flag"])
         assert exit_info.value.code == 2
         assert "unrecognized arguments: --no-such-flag" in capsys.readouterr().err
 
     def test_no_subcommand_prints_help(self, capsys):
+        """Called with no arguments, the CLI prints its usage and returns 0."""
         assert self.cli_main()([]) == 0
         assert capsys.readouterr().out.startswith(f"usage: {self.dist} ")
 
     def test_python_dash_m_runs_the_cli(self):
+        """``python -m <import_name> --version`` runs the same CLI."""
         result = subprocess.run(
             [sys.executable, "-m", self.import_name, "--version"],
             capture_output=True,
@@ -114,6 +126,7 @@ class PackageContract:
         assert result.stdout == f"{self.dist} {self.pyproject_version()}\n"
 
     def test_import_does_not_load_mpi4py(self):
+        """Importing the package's CLI module in a fresh interpreter leaves mpi4py unimported."""
         # A fresh interpreter: in this one another test may have imported mpi4py already.
         code = f"import sys, {self.import_name}.cli; sys.exit('mpi4py' in sys.modules)"
         result = subprocess.run(

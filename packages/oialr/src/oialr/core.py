@@ -276,6 +276,7 @@ class OIALR:
         return {n: m.rank for n, m in self.layers()}
 
     def trainable_count(self) -> int:
+        """Number of entries in the model's parameters with ``requires_grad`` now."""
         return sum(p.numel() for p in self.model.parameters() if p.requires_grad)
 
     def trainable_fraction(self) -> float:
@@ -496,6 +497,7 @@ class OIALR:
         self.rank_history = [(s, dict(r)) for s, r in state["rank_history"]]
 
     def layer_reports(self) -> list[dict]:
+        """``report()`` with each entry as a plain dict (for JSON tables)."""
         return [asdict(r) for r in self.report()]
 
 

@@ -66,6 +66,7 @@ class TinyViT(nn.Module):
         self.head = nn.Linear(dim, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits (batch x 10) for images of shape batch x 1 x 8 x 8."""
         tokens = self.patch(x).flatten(2).transpose(1, 2)
         tokens = torch.cat([self.cls.expand(len(x), -1, -1), tokens], dim=1) + self.pos
         return self.head(self.norm(self.blocks(tokens))[:, 0])
@@ -123,6 +124,13 @@ class TrainConfig:
     seed: int = 0
 
     def validate(self) -> None:
+        """Check the model name and the ranges of the numeric fields.
+
+        Raises
+        ------
+        ValueError
+            Naming the first field out of range or not one of its choices.
+        """
         if self.model not in MODELS:
             raise ValueError(f"model: expected one of {MODELS}, got {self.model!r}")
         for name in ("steps", "batch_size", "stability_frequency"):
@@ -145,6 +153,15 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
+    """What one digits run produced.
+
+    ``losses`` holds this rank's mean training loss per step; ``ranks`` and ``rank_history`` stay
+    empty for the full-rank baseline; ``seconds_per_step`` is the mean time of a training step;
+    ``inference_seconds`` and ``merged_inference_seconds`` are median forward times over the test
+    split, before and after ``merge``; ``stability`` is ``BasisTracker.stability()`` when
+    ``track_every`` > 0.
+    """
+
     config: TrainConfig
     test_accuracy: float
     trainable_fraction: float

@@ -57,13 +57,16 @@ class LowRankWeight(nn.Module):
 
     @property
     def rank(self) -> int:
+        """The current rank r (S is r x r)."""
         return self.S.shape[0]
 
     @property
     def full_rank(self) -> int:
+        """The largest possible rank, min(rows, cols)."""
         return min(self.rows, self.cols)
 
     def extra_repr(self) -> str:
+        """Rows, columns and rank, shown by ``print(module)``."""
         return f"rows={self.rows}, cols={self.cols}, rank={self.rank}"
 
     def to_tall(self, weight_like: torch.Tensor) -> torch.Tensor:
@@ -171,6 +174,8 @@ class LowRankLinear(LowRankWeight):
 
     @property
     def weight(self) -> torch.Tensor:
+        """W = U S Vᵀ as a dense out_features x in_features tensor, rebuilt on every access
+        (differentiable in S)."""
         return self.matrix()
 
     def _use_factors(self) -> bool:
@@ -179,6 +184,8 @@ class LowRankLinear(LowRankWeight):
         return bool(self.factorized)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """y = x (U S Vᵀ)ᵀ + b, through the three thin factors or the dense W as ``factorized``
+        picks."""
         if self._use_factors():
             # x Wᵀ as three thin products, never forming U S (m·r² multiply-adds per call)
             if self.transposed:  # W = Vhᵀ Sᵀ Uᵀ, so x Wᵀ = x U S Vh
@@ -237,9 +244,12 @@ class LowRankConv(LowRankWeight):
 
     @property
     def weight(self) -> torch.Tensor:
+        """The kernel U S Vᵀ in the original conv's weight shape, rebuilt on every access
+        (differentiable in S)."""
         return self.matrix().reshape(self.kernel_shape)
 
     def extra_repr(self) -> str:
+        """Rows, columns, rank, kernel shape and stride, shown by ``print(module)``."""
         return f"{super().extra_repr()}, kernel={self.kernel_shape}, stride={self.stride}"
 
     def _use_factors(self) -> bool:
@@ -255,6 +265,8 @@ class LowRankConv(LowRankWeight):
         return F.pad(x, self._pad_twice, mode=self.padding_mode), 0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The convolution of ``x`` with the kernel U S Vᵀ plus the bias: when factorised, r filters
+        (B of W = A·B, see ``factors``) then a 1x1 convolution (A), else the dense kernel."""
         conv = _CONV_FUNCS[self.dims]
         x, padding = self._padded(x)
         if self._use_factors():
@@ -350,18 +362,22 @@ class LowRankMultiheadAttention(nn.Module):
 
     @property
     def in_proj_weight(self) -> torch.Tensor | None:
+        """The packed 3E x E q/k/v weight as a dense matrix; None with separate projections."""
         return self.in_proj.matrix() if self._qkv_same_embed_dim else None
 
     @property
     def q_proj_weight(self) -> torch.Tensor | None:
+        """The query projection as a dense matrix; None when q/k/v are packed in ``in_proj``."""
         return None if self._qkv_same_embed_dim else self.q_proj.matrix()
 
     @property
     def k_proj_weight(self) -> torch.Tensor | None:
+        """The key projection as a dense matrix; None when q/k/v are packed in ``in_proj``."""
         return None if self._qkv_same_embed_dim else self.k_proj.matrix()
 
     @property
     def v_proj_weight(self) -> torch.Tensor | None:
+        """The value projection as a dense matrix; None when q/k/v are packed in ``in_proj``."""
         return None if self._qkv_same_embed_dim else self.v_proj.matrix()
 
     def forward(
@@ -375,6 +391,8 @@ class LowRankMultiheadAttention(nn.Module):
         average_attn_weights: bool = True,
         is_causal: bool = False,
     ):
+        """Attention as ``nn.MultiheadAttention.forward`` computes it (same arguments), with every
+        projection rebuilt densely from U S Vᵀ. Returns (output, attention weights or None)."""
         if self.batch_first:
             query, key, value = (t.transpose(0, 1) for t in (query, key, value))
         separate = not self._qkv_same_embed_dim

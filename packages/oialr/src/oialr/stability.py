@@ -62,6 +62,8 @@ class BasisTracker:
         self._w: list[dict[str, torch.Tensor]] = []
 
     def snapshot(self, step: int) -> None:
+        """Record, labelled ``step``, the polar factor Q and the tall-skinny W (float64) of every
+        weight ``weight_matrices`` finds now."""
         mats = weight_matrices(self.model)
         self.steps.append(int(step))
         self._q.append({k: polar_factor(v) for k, v in mats.items()})

@@ -26,6 +26,11 @@ class AskTell:
         self._asked = 0
 
     def ask(self) -> Individual:
+        """The next candidate, bred by the propagator from the successful results told so far.
+
+        It is unevaluated (loss NaN) and its ``uid`` is (0, 0, i) for the i-th call; when the
+        propagator makes several offspring, only the first is used.
+        """
         child = self.propagator(self.population.active())
         if isinstance(child, list):
             child = child[0]
@@ -34,6 +39,15 @@ class AskTell:
         return child
 
     def tell(self, ind: Individual, loss: float | None) -> None:
+        """Record the ``loss`` of ``ind``; None or NaN marks it failed (it then breeds nothing).
+
+        Raises
+        ------
+        TypeError
+            If ``ind`` is not an Individual.
+        ValueError
+            If ``ind`` was already told.
+        """
         if not isinstance(ind, Individual):
             raise TypeError(f"ind must be an Individual from ask(), got {type(ind).__name__}")
         if ind.handle in self.population:
@@ -45,5 +59,6 @@ class AskTell:
 
     @property
     def best(self) -> Individual | None:
+        """The told individual with the lowest loss; None before the first successful tell."""
         best = self.population.best(1)
         return best[0] if best else None

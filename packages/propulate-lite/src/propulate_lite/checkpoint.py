@@ -31,10 +31,12 @@ _EVENT_WIDTH = 8
 
 
 def existing_files(path: Path) -> list[Path]:
+    """The worker files ``seg<segment>-worker<rank>.h5`` in the folder ``path``, sorted by name."""
     return sorted(p for p in Path(path).glob("seg*-worker*.h5") if _FILE.search(p.name))
 
 
 def next_segment(path: Path) -> int:
+    """The segment number of a new run in ``path``: one more than the highest there, else 0."""
     segments = [int(_FILE.search(p.name).group(1)) for p in existing_files(path)]
     return max(segments, default=-1) + 1
 
@@ -84,9 +86,25 @@ class CheckpointWriter:
         self._events: list[list[int]] = []
 
     def add_individual(self, ind: Individual) -> None:
+        """Queue an evaluated individual; it is written by the next ``flush``."""
         self._individuals.append(ind)
 
     def add_event(self, kind: int, ind: Individual, to_island: int, current: int) -> None:
+        """Queue an exchange of the copy ``ind``; it is written by the next ``flush``.
+
+        Parameters
+        ----------
+        kind
+            EVENT_MOVE (emigrated), EVENT_COPY (copied to another island) or EVENT_RETIRE
+            (deactivated on its island).
+        ind
+            The copy as it is on its current island (uid, migration steps, island).
+        to_island
+            The receiving island (-1 for EVENT_RETIRE).
+        current
+            The island-local worker responsible for the copy on ``to_island`` (-1 for
+            EVENT_RETIRE).
+        """
         self._events.append([kind, *ind.uid, ind.migration_steps, ind.island, to_island, current])
 
     def flush(self) -> None:
@@ -103,6 +121,7 @@ class CheckpointWriter:
         self._file.flush()
 
     def close(self) -> None:
+        """Flush what is queued and close the file; calling it again does nothing."""
         if self._file is not None:
             self.flush()
             self._file.close()
@@ -219,4 +238,6 @@ def replay(
 
 
 def finite(value: Any) -> bool:
+    """True for an int or float (a subclass such as bool or numpy.float64 too) that is neither
+    infinite nor NaN."""
     return isinstance(value, float | int) and math.isfinite(value)

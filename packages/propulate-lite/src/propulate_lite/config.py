@@ -81,6 +81,21 @@ def load_config(path: str | Path) -> RunConfig:
 
 
 def parse_config(raw: Mapping[str, Any], base: Path = Path(".")) -> RunConfig:
+    """Validate a configuration already read from TOML and build its RunConfig.
+
+    Parameters
+    ----------
+    raw
+        The top-level table, as ``load_config`` reads it from a file.
+    base
+        The folder a relative ``checkpoint`` path is taken from.
+
+    Raises
+    ------
+    ValueError
+        Naming the entry that is unknown, missing or out of range (a TypeError from a malformed
+        search-space entry is passed on).
+    """
     _no_unknown(raw, _TOP_KEYS, "config")
     propagator = dict(raw.get("propagator", {}))
     kind = propagator.pop("kind", "ga")

@@ -26,15 +26,20 @@ def _x(params: Mapping[str, float]) -> np.ndarray:
 
 
 def sphere(p):
+    """Sphere: Σ xᵢ² over the values x of ``p`` (minimum 0 at the origin)."""
     return float(np.sum(_x(p) ** 2))
 
 
 def rosenbrock(p):
+    """Rosenbrock: Σ 100 (xᵢ₊₁ − xᵢ²)² + (1 − xᵢ)² over the values x of ``p`` (minimum 0 at
+    (1, …, 1))."""
     x = _x(p)
     return float(np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2))
 
 
 def step(p):
+    """Step: Σ trunc(xᵢ) over the values x of ``p`` (minimum −5 per dimension within the
+    default limits, wherever every xᵢ ≤ −5)."""
     return float(np.sum(np.trunc(_x(p))))
 
 
@@ -46,17 +51,23 @@ def quartic(p):
 
 
 def rastrigin(p):
+    """Rastrigin: 10 d + Σ (xᵢ² − 10 cos 2πxᵢ) over the d values x of ``p`` (minimum 0 at the
+    origin)."""
     x = _x(p)
     return float(10.0 * x.size + np.sum(x**2 - 10.0 * np.cos(2.0 * np.pi * x)))
 
 
 def griewank(p):
+    """Griewank: 1 + Σ xᵢ²/4000 − Π cos(xᵢ/√i), i = 1 … d, over the values x of ``p`` (minimum
+    0 at the origin)."""
     x = _x(p)
     i = np.arange(1, x.size + 1)
     return float(1.0 + np.sum(x**2) / 4000.0 - np.prod(np.cos(x / np.sqrt(i))))
 
 
 def schwefel(p):
+    """Schwefel: 418.9829 d − Σ xᵢ sin √|xᵢ| over the d values x of ``p`` (minimum ≈ 0 at
+    xᵢ ≈ 420.9687)."""
     x = _x(p)
     return float(418.9828872724339 * x.size - np.sum(x * np.sin(np.sqrt(np.abs(x)))))
 
@@ -69,30 +80,42 @@ def _lunacek(x: np.ndarray) -> float:
 
 
 def bisphere(p):
+    """Lunacek's bi-sphere over the d values x of ``p``: min(Σ (xᵢ − 2.5)², d + s Σ (xᵢ − μ)²)
+    with s = 1 − 1/(2√(d + 20) − 8.2) and μ = −√((2.5² − 1)/s) (minimum 0 at xᵢ = 2.5)."""
     return _lunacek(_x(p))
 
 
 def birastrigin(p):
+    """Lunacek's bi-Rastrigin: ``bisphere`` plus 10 Σ (1 − cos 2π(xᵢ − 2.5)) (minimum 0 at
+    xᵢ = 2.5)."""
     x = _x(p)
     return _lunacek(x) + float(10.0 * np.sum(1.0 - np.cos(2.0 * np.pi * (x - 2.5))))
 
 
 def bukin_n6(p):
+    """Bukin N.6 of the two values (x₀, x₁) of ``p``: 100 √|x₁ − 0.01 x₀²| + 0.01 |x₀ + 10|
+    (minimum 0 at (−10, 1))."""
     x0, x1 = _x(p)
     return float(100.0 * math.sqrt(abs(x1 - 0.01 * x0**2)) + 0.01 * abs(x0 + 10.0))
 
 
 def egg_crate(p):
+    """Egg crate of the two values (x₀, x₁) of ``p``: x₀² + x₁² + 25 (sin² x₀ + sin² x₁)
+    (minimum 0 at the origin)."""
     x0, x1 = _x(p)
     return float(x0**2 + x1**2 + 25.0 * (math.sin(x0) ** 2 + math.sin(x1) ** 2))
 
 
 def himmelblau(p):
+    """Himmelblau of the two values (x₀, x₁) of ``p``: (x₀² + x₁ − 11)² + (x₀ + x₁² − 7)²
+    (minimum 0 at four points, one of them (3, 2))."""
     x0, x1 = _x(p)
     return float((x0**2 + x1 - 11.0) ** 2 + (x0 + x1**2 - 7.0) ** 2)
 
 
 def keane(p):
+    """Keane of the two values (x₀, x₁) of ``p``: −sin²(x₀ − x₁) sin²(x₀ + x₁) / √(x₀² + x₁²),
+    and 0 at the origin (minimum ≈ −0.6737 at (1.3932, 0) and (0, 1.3932))."""
     x0, x1 = _x(p)
     norm = math.hypot(x0, x1)
     if norm == 0.0:
@@ -101,6 +124,8 @@ def keane(p):
 
 
 def leon(p):
+    """Leon of the two values (x₀, x₁) of ``p``: 100 (x₁ − x₀³)² + (1 − x₀)² (minimum 0 at
+    (1, 1))."""
     x0, x1 = _x(p)
     return float(100.0 * (x1 - x0**3) ** 2 + (1.0 - x0) ** 2)
 

@@ -24,13 +24,16 @@ class Layout:
 
     @property
     def num_workers(self) -> int:
+        """The number of workers over all islands."""
         return sum(self.island_sizes)
 
     @property
     def num_islands(self) -> int:
+        """The number of islands."""
         return len(self.island_sizes)
 
     def island_workers(self, island: int) -> range:
+        """The global indices of the workers on ``island``."""
         start = self.island_offsets[island]
         return range(start, start + self.island_sizes[island])
 

@@ -48,12 +48,23 @@ class Trial:
         return value
 
     def suggest_float(self, name: str, low: float, high: float, *, log: bool = False) -> float:
+        """A float in [low, high] for the parameter ``name`` (log-uniform with ``log``).
+
+        The first trial draws it at random; later trials return the bred individual's value.
+
+        Raises
+        ------
+        ValueError
+            If the range differs from the one the first trial gave ``name``.
+        """
         return self._suggest(name, Float(float(low), float(high), log))
 
     def suggest_int(self, name: str, low: int, high: int) -> int:
+        """An int in low … high (both included) for ``name``; otherwise as ``suggest_float``."""
         return self._suggest(name, Int(int(low), int(high)))
 
     def suggest_categorical(self, name: str, choices: Sequence) -> Any:
+        """One of ``choices`` for ``name``; otherwise as ``suggest_float``."""
         return self._suggest(name, Categorical(tuple(choices)))
 
 
@@ -70,6 +81,8 @@ class Study:
         self.trials: list[Trial] = []
 
     def ask(self) -> Trial:
+        """A new trial: the first one defines the search space, later ones carry an individual
+        bred from the results told so far (RuntimeError until the first trial is told)."""
         ind = self._engine.ask() if self._engine is not None else None
         if ind is None and self.trials:
             raise RuntimeError("tell() the first trial before asking for another")
@@ -78,6 +91,7 @@ class Study:
         return trial
 
     def tell(self, trial: Trial, value: float | None) -> None:
+        """Record the objective ``value`` of ``trial``; None or NaN marks it failed."""
         trial.value = None if value is None else float(value)
         if self._engine is None:
             self._engine = AskTell(self._params, pop_size=self.pop_size, seed=self._rng)
@@ -89,6 +103,10 @@ class Study:
         self._engine.tell(ind, loss)
 
     def optimize(self, objective: Callable[[Trial], float], n_trials: int) -> None:
+        """Ask, evaluate with ``objective`` and tell ``n_trials`` trials in turn.
+
+        An exception raised by ``objective`` is logged and the trial counts as failed.
+        """
         if not isinstance(n_trials, int) or n_trials < 1:
             raise ValueError(f"n_trials must be a positive int, got {n_trials!r}")
         for _ in range(n_trials):
@@ -107,6 +125,7 @@ class Study:
 
     @property
     def best_trial(self) -> Trial:
+        """The finished trial with the best value for ``direction`` (ValueError if none)."""
         done = [t for t in self.trials if t.value is not None and not math.isnan(t.value)]
         if not done:
             raise ValueError("no trial has finished yet")
@@ -115,14 +134,17 @@ class Study:
 
     @property
     def best_value(self) -> float:
+        """The value of ``best_trial``."""
         return self.best_trial.value
 
     @property
     def best_params(self) -> dict[str, Any]:
+        """The parameters of ``best_trial`` (a copy)."""
         return dict(self.best_trial.params)
 
 
 def create_study(direction: str = "minimize", pop_size: int = 8, seed=None) -> Study:
+    """A new Study (``direction`` "minimize" or "maximize"), as ``optuna.create_study``."""
     return Study(direction, pop_size, seed)
 
 

@@ -61,6 +61,7 @@ class Individual(Mapping):
 
     @property
     def handle(self) -> Handle:
+        """(uid, migration_steps): tells this copy apart from copies of the same individual."""
         return (self.uid, self.migration_steps)
 
     def with_values(self, values: Mapping[str, Any]) -> Individual:
@@ -68,6 +69,7 @@ class Individual(Mapping):
         return Individual(values)
 
     def copy(self) -> Individual:
+        """A new individual with the same values and every attribute (loss, uid, island, flags)."""
         twin = Individual(self._values)
         for slot in self.__slots__[1:]:
             setattr(twin, slot, getattr(self, slot))
@@ -133,6 +135,7 @@ class Population:
         return handle in self._by_handle
 
     def get(self, handle: Handle) -> Individual | None:
+        """The copy with ``handle``; None if this worker has not received it."""
         return self._by_handle.get(handle)
 
     def add(self, ind: Individual) -> bool:
@@ -175,6 +178,8 @@ class Population:
         return Ranked(self._own)
 
     def best(self, n: int = 1) -> list[Individual]:
+        """The ``n`` active, successfully evaluated individuals with the lowest loss, best first
+        (fewer when fewer exist)."""
         return self.active()[:n]
 
     def snapshot(self) -> dict:

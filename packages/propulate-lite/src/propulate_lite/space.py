@@ -25,20 +25,25 @@ class Float:
             raise ValueError(f"Float(log=True) needs low > 0, got {self!r}")
 
     def sample(self, rng: np.random.Generator) -> float:
+        """A value drawn uniformly from [low, high] (log-uniformly with ``log``)."""
         if self.log:
             return float(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
         return float(rng.uniform(self.low, self.high))
 
     def contains(self, value: Any) -> bool:
+        """True for a Python float (exactly that type) within [low, high]."""
         return type(value) is float and self.low <= value <= self.high
 
     def clip(self, value: float) -> float:
+        """``value`` clamped to [low, high], as a float."""
         return float(min(max(value, self.low), self.high))
 
     def encode(self, value: Any) -> float:
+        """The value as a float (its coordinate for the propagators and checkpoints)."""
         return float(value)
 
     def decode(self, number: float) -> float:
+        """The inverse of ``encode``: the number as a float."""
         return float(number)
 
 
@@ -54,18 +59,23 @@ class Int:
             raise ValueError(f"Int limits need low < high, got {self!r}")
 
     def sample(self, rng: np.random.Generator) -> int:
+        """An int drawn uniformly from low … high, both included."""
         return int(rng.integers(self.low, self.high + 1))
 
     def contains(self, value: Any) -> bool:
+        """True for a Python int (exactly that type, so not a bool) within [low, high]."""
         return type(value) is int and self.low <= value <= self.high
 
     def clip(self, value: float) -> int:
+        """``value`` rounded to the nearest int (halves to even) and clamped to [low, high]."""
         return int(min(max(round(value), self.low), self.high))
 
     def encode(self, value: Any) -> float:
+        """The int as a float."""
         return float(value)
 
     def decode(self, number: float) -> int:
+        """The nearest int to ``number`` (halves to even), not clamped."""
         return round(number)
 
 
@@ -80,15 +90,19 @@ class Categorical:
             raise ValueError(f"Categorical choices must be non-empty and unique, got {self!r}")
 
     def sample(self, rng: np.random.Generator) -> Any:
+        """One of the choices, each equally likely."""
         return self.choices[int(rng.integers(len(self.choices)))]
 
     def contains(self, value: Any) -> bool:
+        """True when ``value`` equals one of the choices and has its exact type."""
         return any(type(value) is type(c) and value == c for c in self.choices)
 
     def encode(self, value: Any) -> float:
+        """The index of ``value`` among the choices, as a float (ValueError if it is none)."""
         return float(self.choices.index(value))
 
     def decode(self, number: float) -> Any:
+        """The choice at index ``round(number)``."""
         return self.choices[round(number)]
 
 
@@ -141,6 +155,7 @@ class SearchSpace:
 
     @property
     def names(self) -> list[str]:
+        """The parameter names, in order."""
         return list(self.params)
 
     def __len__(self) -> int:
@@ -150,6 +165,7 @@ class SearchSpace:
         return isinstance(other, SearchSpace) and self.params == other.params
 
     def sample(self, rng: np.random.Generator) -> dict[str, Any]:
+        """One value per parameter, each drawn by that parameter's ``sample``."""
         return {name: p.sample(rng) for name, p in self.params.items()}
 
     def contains(self, values: Mapping[str, Any]) -> bool:
@@ -159,9 +175,11 @@ class SearchSpace:
         )
 
     def numeric_names(self) -> list[str]:
+        """The names of the Float and Int parameters, in order."""
         return [n for n, p in self.params.items() if isinstance(p, Float | Int)]
 
     def float_names(self) -> list[str]:
+        """The names of the Float parameters, in order."""
         return [n for n, p in self.params.items() if isinstance(p, Float)]
 
     def encode(self, values: Mapping[str, Any]) -> np.ndarray:
@@ -169,6 +187,8 @@ class SearchSpace:
         return np.array([p.encode(values[n]) for n, p in self.params.items()], dtype=np.float64)
 
     def decode(self, vector: Sequence[float]) -> dict[str, Any]:
+        """The inverse of ``encode``: name -> value from one number per parameter (ValueError
+        when the lengths differ)."""
         return {n: p.decode(v) for (n, p), v in zip(self.params.items(), vector, strict=True)}
 
     def to_config(self) -> dict[str, list]:
@@ -185,6 +205,7 @@ class SearchSpace:
 
     @classmethod
     def from_config(cls, config: Mapping[str, list]) -> SearchSpace:
+        """The space that ``to_config`` described (e.g. the one stored in a checkpoint)."""
         limits: dict[str, Parameter] = {}
         for name, (kind, *rest) in config.items():
             if kind == "float":

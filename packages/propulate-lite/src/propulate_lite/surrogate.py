@@ -14,13 +14,18 @@ class Surrogate:
     loss, ``finish`` sees the final loss of an evaluation that ran to the end."""
 
     def start(self) -> None:
+        """Begin a new evaluation with an empty curve."""
         self.curve: list[float] = []
 
     def cancel(self, loss: float) -> bool:
+        """Append an intermediate ``loss`` to the curve; True to stop the evaluation now (the
+        base class never does)."""
         self.curve.append(float(loss))
         return False
 
     def finish(self, loss: float) -> None:
+        """Take note of the final ``loss`` of an evaluation that ran to the end (the base class
+        ignores it)."""
         pass
 
 
@@ -37,6 +42,8 @@ class StaticSurrogate(Surrogate):
         self.curve = []
 
     def cancel(self, loss: float) -> bool:
+        """Append ``loss`` as step t; True when it exceeds the baseline's loss at step t by more
+        than ``margin`` times that loss's magnitude (never beyond the baseline's length)."""
         super().cancel(loss)
         t = len(self.curve) - 1
         if t >= len(self.baseline):
@@ -45,6 +52,7 @@ class StaticSurrogate(Surrogate):
         return loss > ref + self.margin * abs(ref)
 
     def finish(self, loss: float) -> None:
+        """Make this curve the baseline when its final ``loss`` is the best so far."""
         if loss < self.best_final:
             self.best_final, self.baseline = loss, list(self.curve)
 
@@ -78,6 +86,8 @@ class LogLinearSurrogate(Surrogate):
         return math.exp(my + slope * (math.log(self.horizon) - mx))
 
     def cancel(self, loss: float) -> bool:
+        """Append ``loss``; True when ``predict_final()`` exceeds the best final loss by more
+        than ``tolerance`` times its magnitude."""
         super().cancel(loss)
         predicted = self.predict_final()
         if predicted is None or not math.isfinite(self.best_final):
@@ -85,5 +95,6 @@ class LogLinearSurrogate(Surrogate):
         return predicted > self.best_final + self.tolerance * abs(self.best_final)
 
     def finish(self, loss: float) -> None:
+        """Extend the horizon to this curve's length and keep the lowest final loss."""
         self.horizon = max(self.horizon, len(self.curve))
         self.best_final = min(self.best_final, loss)

@@ -53,6 +53,7 @@ class Stochastic(Propagator):
         self.probability = float(probability)
 
     def apply(self) -> bool:
+        """Whether to act this time: always at probability 1, else one draw from ``rng``."""
         return self.probability >= 1.0 or self.rng.random() < self.probability
 
 
@@ -104,6 +105,7 @@ def smallest(inds: Sequence[Individual], n: int) -> list[Individual]:
 
 
 def largest(inds: Sequence[Individual], n: int) -> list[Individual]:
+    """The ``n`` highest-loss individuals, worst first; O(n) on a worker's ranked view."""
     if getattr(inds, "sorted_by_loss", False):
         return list(inds[max(len(inds) - n, 0) :])[::-1]
     return heapq.nlargest(n, inds, key=lambda i: i.loss)
