@@ -7,6 +7,7 @@ from torch import nn
 
 from abtrain import (
     ABConv2d,
+    ABLayer,
     ABLinear,
     ab_layers,
     compression_report,
@@ -188,3 +189,18 @@ def test_optimizer_moments_are_sliced_to_the_new_rank():
     torch.testing.assert_close(opt.state[p]["step"], old["step"])
     p.grad = torch.randn(6, 2)
     opt.step()  # the optimiser accepts the resized state
+
+
+def test_attention_output_projection_stays_a_trained_full_rank_linear():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 8), nn.Linear(8, 8), nn.Linear(8, 4))
+    model.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+    convert_model(model, keep_full_rank=[])  # nothing kept by name: out_proj is kept regardless
+    out_proj = model.attn.out_proj
+    assert isinstance(out_proj, nn.Linear) and not isinstance(out_proj, ABLayer)
+    assert getattr(out_proj, "_abtrain_keep_full_rank", False)
+    assert isinstance(model[1], ABLayer)  # the ordinary hidden layer is still converted
+    x = torch.randn(2, 3, 8)
+    y, _ = model.attn(x, x, x)
+    y.sum().backward()
+    assert out_proj.weight.grad is not None and out_proj.weight.grad.abs().sum() > 0

@@ -367,3 +367,12 @@ def test_f3_closes_most_of_the_gap_between_drtp_and_backprop_on_a_teacher_task()
         gaps.append((mse["drtp"] - mse["f3"]) / (mse["drtp"] - mse["bp"]))
     # the delayed error carries most of backprop's information for a one-hidden-layer net
     assert sum(gaps) / len(gaps) > 0.6
+
+
+@pytest.mark.parametrize("bad, shown", [(-1, "-1"), (10, "10")])
+def test_out_of_range_class_index_is_named_in_the_error(bad, shown):
+    from f3.heads import target_matrix
+
+    targets = torch.tensor([0, 3, bad, 9])
+    with pytest.raises(ValueError, match=rf"\[0, 10\), got {shown}$"):
+        target_matrix("ce", targets, 10)

@@ -72,3 +72,12 @@ def test_default_optimiser_gets_within_tolerance_of_the_optimum(name, comm):
     gap = prop.population.best(1)[0].loss - f.optimum
     assert 0.0 <= gap + 1e-12 and gap <= TOLERANCE[name], gap
     assert math.isfinite(gap)
+
+
+@pytest.mark.parametrize(
+    "name, dim, needed",
+    [("rosenbrock", 1, ">= 2"), ("sphere", 0, ">= 1"), ("sphere", True, ">= 1")],
+)
+def test_a_bad_dimension_names_what_the_function_needs(name, dim, needed):
+    with pytest.raises(ValueError, match=f"dim must be an int {needed} for {name}"):
+        pl.get_function(name, dim)

@@ -60,6 +60,27 @@ def test_optuna_style_maximize_and_space_changes():
         changing(study.ask())
 
 
+@pytest.mark.parametrize("fail_after", [0, 1], ids=["before-any-suggestion", "mid-space"])
+def test_a_failing_first_trial_does_not_fix_the_search_space(fail_after):
+    calls = []
+
+    def flaky(trial):
+        calls.append(trial.number)
+        x = trial.suggest_float("x", -3.0, 3.0) if fail_after >= 1 else None
+        if len(calls) == 1:
+            raise RuntimeError("the first evaluation crashes")
+        x = trial.suggest_float("x", -3.0, 3.0)
+        y = trial.suggest_int("y", 0, 4)
+        return (x - 1.0) ** 2 + (y - 3) ** 2
+
+    study = pl.create_study(seed=0)
+    study.optimize(flaky, n_trials=300)
+    assert study.trials[0].value is None  # failed, and recorded as such
+    assert all(t.value is not None for t in study.trials[1:])
+    assert set(study.search_space) == {"x", "y"}
+    assert study.best_params["y"] == 3 and abs(study.best_params["x"] - 1.0) < 0.2
+
+
 def test_an_optuna_objective_runs_in_a_propulator(comm):
     study = pl.create_study(seed=0)
     study.optimize(objective, n_trials=1)

@@ -193,19 +193,27 @@ def convert_model(model: nn.Module, keep_full_rank: Sequence[str] | None = None)
     """Replace every ``nn.Linear`` / ``nn.Conv2d`` of ``model`` (in place) by its AB twin, except
     the modules whose qualified name matches a pattern of ``keep_full_rank`` (fnmatch; default:
     ``default_full_rank_names(model)``). Kept modules are tagged; the trainer syncs them every
-    step. Build the optimiser after converting. Returns ``model``."""
+    step. Linear layers owned by an ``nn.MultiheadAttention`` (its ``out_proj``) are always kept:
+    attention reads their weight directly instead of calling the layer, so an AB twin would never
+    be used. Build the optimiser after converting. Returns ``model``."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if keep_full_rank is None:
         keep_full_rank = default_full_rank_names(model)
     if isinstance(keep_full_rank, str) or not all(isinstance(p, str) for p in keep_full_rank):
         raise TypeError("keep_full_rank must be a sequence of name patterns (str)")
+    read_directly = {
+        id(child)
+        for module in model.modules()
+        if isinstance(module, nn.MultiheadAttention)
+        for child in module.children()
+    }
     for name, module in list(model.named_modules()):
         if not name or isinstance(module, ABLayer):
             continue
         if not isinstance(module, (nn.Linear, nn.Conv2d)):
             continue
-        if any(fnmatch.fnmatch(name, p) for p in keep_full_rank):
+        if id(module) in read_directly or any(fnmatch.fnmatch(name, p) for p in keep_full_rank):
             module._abtrain_keep_full_rank = True
             continue
         replacement = _from_linear(module) if isinstance(module, nn.Linear) else _from_conv(module)

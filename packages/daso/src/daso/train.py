@@ -119,13 +119,15 @@ def build_model(name: str, hidden: int, seed: int) -> torch.nn.Module:
     Parameters
     ----------
     name
-        ``"mlp"``: three linear layers with ReLU; any other value builds the CNN (two 3x3
-        convolutions, a 2x2 max pool, two linear layers).
+        ``"mlp"``: three linear layers with ReLU; ``"cnn"``: two 3x3 convolutions, a 2x2 max
+        pool, two linear layers (anything else: ValueError).
     hidden
         Width of the hidden linear layers.
     seed
         Seed for the initial weights.
     """
+    if name not in MODELS:
+        raise ValueError(f"name must be one of {MODELS}, got {name!r}")
     torch.manual_seed(seed)
     if name == "mlp":
         return torch.nn.Sequential(
@@ -182,15 +184,15 @@ def train(
     """
     cfg.validate()
     comm = hc.world() if comm is None else comm
-    link = LinkModelCommunicator(comm, LinkModel(cfg.latency, cfg.bandwidth))
     x_train, y_train, x_test, y_test = load_digits(cfg.seed)
+    global_batch = cfg.batch_size * comm.size
+    n_batches = len(y_train) // global_batch
+    if n_batches < 1:  # checked before any communicator or wrapper exists
+        raise ValueError(f"batch_size {cfg.batch_size} x {comm.size} ranks exceeds the data set")
+    link = LinkModelCommunicator(comm, LinkModel(cfg.latency, cfg.bandwidth))
     model = build_model(cfg.model, cfg.hidden, cfg.seed)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
     wrapper = _wrap(cfg, model, optimizer, link)
-    global_batch = cfg.batch_size * comm.size
-    n_batches = len(y_train) // global_batch
-    if n_batches < 1:
-        raise ValueError(f"batch_size {cfg.batch_size} x {comm.size} ranks exceeds the data set")
     result = TrainResult(config=asdict(cfg))
     wall = 0.0
     link.stats.reset()

@@ -98,7 +98,8 @@ def target_matrix(head: str, targets: torch.Tensor, num_outputs: int) -> torch.T
     if torch.is_floating_point(targets) or targets.ndim != 1:
         raise TypeError("classification targets must be a 1-D integer tensor of class indices")
     if targets.numel() and (targets.min() < 0 or targets.max() >= num_outputs):
-        raise ValueError(f"class indices must lie in [0, {num_outputs}), got {targets.max()}")
+        bad = targets.min() if targets.min() < 0 else targets.max()
+        raise ValueError(f"class indices must lie in [0, {num_outputs}), got {int(bad)}")
     return F.one_hot(targets.long(), num_outputs).float()
 
 

@@ -171,7 +171,7 @@ class Trainer:
         on_epoch: Callable[[dict], None] | None = None,
     ) -> list[dict]:
         """Train from a loader whose batches are ``(x, y, indices)``, e.g. a ``DataLoader`` over
-        an :class:`~f3.data.IndexedDataset`; returns one record per epoch.
+        an `f3.data.IndexedDataset`; returns one record per epoch.
 
         F³ needs every sample's target to start its error buffer: pass ``y_train`` (all targets
         in index order) or let it be collected once from ``loader.dataset``.

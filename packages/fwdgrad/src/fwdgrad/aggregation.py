@@ -112,7 +112,9 @@ def aggregate(
     """The estimate from an explicit tangent matrix ``tangents`` (n x k, columns v_i) and d.
 
     Batched over leading dimensions: tangents (..., n, k), jvps (..., k) give (..., n). With
-    k > n only the first n tangents are used. The projection: see :func:`project`.
+    k > n the projection (and orthonormal tangents, ``kind="orthonormal"``) use only the first n
+    tangents, which already span the space; the mean and the sum use all k. The projection: see
+    `project`.
     """
     check_aggregation(aggregation, scaling)
     if tangents.dim() < 2 or tuple(jvps.shape) != (*tangents.shape[:-2], tangents.shape[-1]):

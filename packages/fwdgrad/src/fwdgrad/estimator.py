@@ -59,7 +59,7 @@ def forward_gradient(
     ``mean`` (unbiased), ``sum`` or ``projection`` (onto the span of the tangents). ``tangents`` is
     ``normal``, ``rademacher``, ``orthonormal`` or user tangents (the structure of ``params``, each
     tensor with a leading dimension k). ``generator`` is an int seed or a torch.Generator that the
-    seed is drawn from. Keyword options: see :func:`forward_gradient_result`.
+    seed is drawn from. Keyword options: see `forward_gradient_result`.
     """
     return forward_gradient_result(f, params, k, aggregation, tangents, generator, **options).grad
 
@@ -79,11 +79,11 @@ def forward_gradient_result(
     comm=None,
     local_weight: float | None = None,
 ) -> ForwardGradientResult:
-    """:func:`forward_gradient` returning the loss and the jvps too.
+    """`forward_gradient` returning the loss and the jvps too.
 
     per_layer: each parameter tensor gets its own k tangents and its own aggregation (k jvps
     per tensor) instead of one tangent over all parameters. scaling: ``none``, ``unbiased`` or
-    ``norm`` (see :func:`fwdgrad.aggregation.scaling_factor`). chunk_size: tangents per vmapped
+    ``norm`` (see `fwdgrad.aggregation.scaling_factor`). chunk_size: tangents per vmapped
     pass; tangents are regenerated from their seeds rather than stored, so memory grows with the
     chunk, not with k (default: as many as fit in 256 MiB). vectorize: True (vmap), False (one
     dual-number pass per tangent) or ``auto`` (vmap, falling back when the model cannot be

@@ -33,7 +33,7 @@ def jvps_vectorised(
 def jvps_sequential(
     f: ScalarFn, primals: Sequence[torch.Tensor], tangents: Sequence[torch.Tensor]
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The same as :func:`jvps_vectorised`, one dual-number forward pass per tangent.
+    """The same as `jvps_vectorised`, one dual-number forward pass per tangent.
 
     Works for any module forward-mode AD supports (in-place buffer updates, data-dependent
     control flow) but recomputes the primal for every tangent.

@@ -186,25 +186,25 @@ def _factors_of(module: nn.Module) -> list[LowRankWeight]:
 class OIALR:
     """Orthogonality-informed adaptive low-rank training of ``model``.
 
-    Call :meth:`step` once per training step, after ``optimizer.step()``. After ``delay`` steps
+    Call `step` once per training step, after ``optimizer.step()``. After ``delay`` steps
     every eligible layer (Linear, Conv1d/2d, MultiheadAttention; short side >= long side ·
     ``eligibility_ratio``) is replaced by its SVD U·S·Vᵀ with only S (and the bias) trainable.
     At the conversion and then every ``stability_frequency`` steps a *check* runs: the c-th check
     (c = 1, 2, ...) processes the last min(L, c·k) of the L factorised weights in module order
     (the output side first), with k = max(1, ⌈layer_share_step·L⌉). Processing a weight means:
     SVD of S, fold its singular vectors into U and Vᵀ (W unchanged, S diagonal), and prune the
-    rank with :func:`pruned_rank` (cut-off ``sigma_cutoff_fraction``·sigma_1, at most halving per
+    rank with `pruned_rank` (cut-off ``sigma_cutoff_fraction``·sigma_1, at most halving per
     check, never below max(1, ⌊min_rank_fraction·n⌋) for n columns of the tall matrix). A weight
     just processed skips the next ``stable_update_delay`` checks.
 
     ``keep_first_layer`` / ``keep_last_layer`` keep the first / last Linear-Conv-MHA module of
     the model (eligible or not) at full rank. ``optimizer_state`` is how the optimiser's state
-    of S follows a check (see :func:`oialr.optim_state.transform_state`); at the conversion the
+    of S follows a check (see `oialr.optim_state.transform_state`); at the conversion the
     dense weight's state is projected onto S (first moments exactly, Uᵀ M V; second moments by
     the squared bases; the step count kept), or dropped with ``optimizer_state="reset"``.
     With a ``comm`` of several ranks,
     each weight's SVD runs on rank (index mod size) and is broadcast; gradients are averaged by
-    :meth:`average_gradients`.
+    `average_gradients`.
     """
 
     def __init__(
@@ -360,7 +360,7 @@ class OIALR:
         """Carry the optimiser state of the dense ``weight`` over to S = Uᵀ W V.
 
         The gradient of S is Uᵀ G V, so first moments map exactly that way and second moments
-        by the squared entries (see :func:`transform_state`); the step count is kept. With
+        by the squared entries (see `transform_state`); the step count is kept. With
         ``optimizer_state="reset"`` the state is dropped instead (S starts fresh).
         """
         state = self.optimizer.state.get(weight)
@@ -540,7 +540,7 @@ def save_checkpoint(path, model: nn.Module, optimizer, controller: OIALR, **extr
 
 
 def load_checkpoint(path, model: nn.Module, optimizer, controller: OIALR) -> dict:
-    """Restore what :func:`save_checkpoint` wrote (in the order shapes require)."""
+    """Restore what `save_checkpoint` wrote (in the order shapes require)."""
     payload = torch.load(path, map_location="cpu", weights_only=False)
     controller.load_state_dict(payload["oialr"])
     model.load_state_dict(payload["model"])

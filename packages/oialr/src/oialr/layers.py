@@ -304,8 +304,8 @@ class LowRankConv(LowRankWeight):
 class LowRankMultiheadAttention(nn.Module):
     """``nn.MultiheadAttention`` whose projections are low rank.
 
-    Packed q/k/v weights become ``in_proj`` (a :class:`LowRankWeight`, 3E x E); separate ones
-    become ``q_proj``, ``k_proj``, ``v_proj``. ``out_proj`` is a :class:`LowRankLinear`. The
+    Packed q/k/v weights become ``in_proj`` (a `LowRankWeight`, 3E x E); separate ones
+    become ``q_proj``, ``k_proj``, ``v_proj``. ``out_proj`` is a `LowRankLinear`. The
     biases (``in_proj_bias``, ``bias_k``, ``bias_v``, ``out_proj.bias``) are the original
     Parameter objects.
     """

@@ -160,8 +160,9 @@ def get_function(name: str, dim: int | None = None) -> BenchmarkFunction:
         raise ValueError(f"name must be one of {', '.join(FUNCTIONS)}; got {name!r}")
     fn, bounds, default_dim, optimum, argmin = _TABLE[name]
     dim = default_dim if dim is None else dim
-    if not isinstance(dim, int) or dim < (2 if name in ("rosenbrock",) else 1):
-        raise ValueError(f"dim must be a positive int, got {dim!r}")
+    least = 2 if name == "rosenbrock" else 1
+    if isinstance(dim, bool) or not isinstance(dim, int) or dim < least:
+        raise ValueError(f"dim must be an int >= {least} for {name}, got {dim!r}")
     if name in _FIXED_DIM and dim != 2:
         raise ValueError(f"{name} is two-dimensional; got dim={dim}")
     per_dim = bounds if isinstance(bounds, list) else [bounds] * dim

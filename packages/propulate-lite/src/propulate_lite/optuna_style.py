@@ -78,14 +78,20 @@ class Study:
         self._rng = as_rng(seed)
         self._params: dict[str, Any] = {}
         self._engine: AskTell | None = None
+        self._defining = False  # a space-defining trial is out and not told yet
         self.trials: list[Trial] = []
 
     def ask(self) -> Trial:
-        """A new trial: the first one defines the search space, later ones carry an individual
-        bred from the results told so far (RuntimeError until the first trial is told)."""
-        ind = self._engine.ask() if self._engine is not None else None
-        if ind is None and self.trials:
+        """A new trial: the first one to finish defines the search space, later ones carry an
+        individual bred from the results told so far (RuntimeError while a space-defining trial
+        has not been told)."""
+        ind = None
+        if self._engine is not None:
+            ind = self._engine.ask()
+        elif self._defining:
             raise RuntimeError("tell() the first trial before asking for another")
+        else:
+            self._defining = True
         trial = Trial(self, len(self.trials), ind)
         self.trials.append(trial)
         return trial
@@ -94,6 +100,13 @@ class Study:
         """Record the objective ``value`` of ``trial``; None or NaN marks it failed."""
         trial.value = None if value is None else float(value)
         if self._engine is None:
+            self._defining = False
+            if trial.value is None or math.isnan(trial.value) or not self._params:
+                # a failed space-defining trial may have suggested only part of the space:
+                # forget it, and let the next trial define the space afresh
+                trial.value = None
+                self._params = {}
+                return
             self._engine = AskTell(self._params, pop_size=self.pop_size, seed=self._rng)
         ind = trial._ind or Individual({n: trial.params[n] for n in self._params})
         if trial._ind is None:

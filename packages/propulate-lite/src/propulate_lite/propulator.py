@@ -41,7 +41,7 @@ class Propulator:
     generator yielding intermediate losses (see ``surrogate``). With ``ranks_per_worker > 1``
     it is called as ``loss_fn(params, worker_comm)`` on every rank of the worker.
     ``generations`` is the number of evaluations per worker in one ``propulate()`` call.
-    Island arguments (``num_islands`` ...) are described in :class:`Islands`.
+    Island arguments (``num_islands`` ...) are described in `Islands`.
     """
 
     def __init__(
