@@ -14,17 +14,15 @@ import importlib
 import inspect
 import pkgutil
 import sys
+from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
+# the import name of every package: the one folder under packages/<dist>/src/
 PACKAGES = [
-    "hpc_comm",
-    "heatlike",
-    "daso",
-    "abtrain",
-    "oialr",
-    "fwdgrad",
-    "f3",
-    "propulate_lite",
-    "hyde",
+    src.name
+    for dist in sorted((ROOT / "packages").iterdir())
+    for src in sorted((dist / "src").glob("*"))
+    if (src / "__init__.py").exists()
 ]
 SKIP_MODULES = ("cli", "__main__")
 

@@ -12,16 +12,12 @@ from pathlib import Path
 from mkdocs.structure.files import File
 
 ROOT = Path(__file__).resolve().parents[2]
+# distribution name -> import name, from the layout packages/<dist>/src/<import>/
 PACKAGES = {
-    "hpc-comm": "hpc_comm",
-    "heatlike": "heatlike",
-    "daso": "daso",
-    "abtrain": "abtrain",
-    "oialr": "oialr",
-    "fwdgrad": "fwdgrad",
-    "f3": "f3",
-    "propulate-lite": "propulate_lite",
-    "hyde": "hyde",
+    dist.name: src.name
+    for dist in sorted((ROOT / "packages").iterdir())
+    for src in sorted((dist / "src").glob("*"))
+    if (src / "__init__.py").exists()
 }
 SKIP = {"cli", "__main__"}
 

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 
 import torch
 
 import hpc_comm as hc
-from f3.data import ErrorBuffer, epoch_orders
+from f3.data import ErrorBuffer
 from f3.heads import check_error_variant, error_signal, metrics, target_matrix
 from f3.network import F3Network
-from f3.trainer import OptimizerFactory, adam, train_hidden_block, train_last_block
+from f3.trainer import (
+    OptimizerFactory,
+    adam,
+    fit_epochs,
+    train_hidden_block,
+    train_last_block,
+)
 
 PIPELINE_METHODS = ("f3", "drtp", "llo")
 _ACTIVATION_TAG, _ERROR_TAG, _EVAL_TAG = 31, 32, 33
@@ -193,27 +198,11 @@ class PipelineTrainer:
         y_test=None,
         on_epoch: Callable[[dict], None] | None = None,
     ) -> list[dict]:
-        """Train for ``epochs``; every rank returns the same per-epoch records."""
-        if epochs < 0:
-            raise ValueError(f"epochs must be >= 0, got {epochs}")
-        if len(x_train) != len(y_train):
-            raise ValueError("x_train and y_train must have the same number of samples")
-        targets = self.targets(y_train)
-        if self.method == "f3" and self.buffer is None:
-            self.init_error_buffer(y_train)
-        orders = epoch_orders(len(x_train), batch_size, seed)
-        history = []
-        for epoch in range(1, epochs + 1):
-            start = time.perf_counter()
-            train_loss = self.train_epoch(next(orders), x_train, targets)
-            seconds = time.perf_counter() - start
-            record = {"epoch": epoch, "train_loss": train_loss, "seconds": seconds}
-            if x_test is not None:
-                record.update({f"test_{k}": v for k, v in self.evaluate(x_test, y_test).items()})
-            record = self.comm.bcast_obj(record, root=self.comm.size - 1)
-            record["seconds"] = seconds
-            history.append(record)
-            if on_epoch is not None:
-                on_epoch(record)
+        """Train for ``epochs``; every rank returns the same per-epoch records (the last
+        rank's loss and metrics, each rank's own training seconds)."""
+        history = fit_epochs(
+            self, x_train, y_train, epochs, batch_size, seed, x_test, y_test, on_epoch,
+            publish=lambda record: self.comm.bcast_obj(record, root=self.comm.size - 1),
+        )  # fmt: skip
         self.finish()
         return history

@@ -230,25 +230,49 @@ class Trainer:
         on_epoch: Callable[[dict], None] | None = None,
     ) -> list[dict]:
         """Train for ``epochs``; returns one record per epoch (train loss, test metrics, time)."""
-        if epochs < 0:
-            raise ValueError(f"epochs must be >= 0, got {epochs}")
-        if len(x_train) != len(y_train):
-            raise ValueError("x_train and y_train must have the same number of samples")
-        targets = self.targets(y_train)
-        if self.method == "f3" and self.buffer is None:
-            self.init_error_buffer(y_train)
-        orders = epoch_orders(len(x_train), batch_size, seed)
-        history = []
-        for epoch in range(1, epochs + 1):
-            start = time.perf_counter()
-            record = {
-                "epoch": epoch,
-                "train_loss": self.train_epoch(next(orders), x_train, targets),
-            }
-            record["seconds"] = time.perf_counter() - start
-            if x_test is not None:
-                record.update({f"test_{k}": v for k, v in self.evaluate(x_test, y_test).items()})
-            history.append(record)
-            if on_epoch is not None:
-                on_epoch(record)
-        return history
+        return fit_epochs(
+            self, x_train, y_train, epochs, batch_size, seed, x_test, y_test, on_epoch
+        )
+
+
+def fit_epochs(
+    trainer,
+    x_train,
+    y_train,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    x_test,
+    y_test,
+    on_epoch: Callable[[dict], None] | None,
+    publish: Callable[[dict], dict] | None = None,
+) -> list[dict]:
+    """The epoch loop shared by `Trainer.fit` and `f3.pipeline.PipelineTrainer.fit`.
+
+    ``trainer`` provides ``method``, ``buffer``, ``targets``, ``init_error_buffer``,
+    ``train_epoch`` and ``evaluate``. Each epoch's record (epoch, train loss, test metrics when
+    ``x_test`` is given) goes through ``publish`` (the pipeline sends the last rank's to every
+    rank), then gets this process's training seconds and is handed to ``on_epoch``.
+    """
+    if epochs < 0:
+        raise ValueError(f"epochs must be >= 0, got {epochs}")
+    if len(x_train) != len(y_train):
+        raise ValueError("x_train and y_train must have the same number of samples")
+    targets = trainer.targets(y_train)
+    if trainer.method == "f3" and trainer.buffer is None:
+        trainer.init_error_buffer(y_train)
+    orders = epoch_orders(len(x_train), batch_size, seed)
+    history = []
+    for epoch in range(1, epochs + 1):
+        start = time.perf_counter()
+        record = {"epoch": epoch, "train_loss": trainer.train_epoch(next(orders), x_train, targets)}
+        seconds = time.perf_counter() - start
+        if x_test is not None:
+            record.update({f"test_{k}": v for k, v in trainer.evaluate(x_test, y_test).items()})
+        if publish is not None:
+            record = publish(record)
+        record["seconds"] = seconds
+        history.append(record)
+        if on_epoch is not None:
+            on_epoch(record)
+    return history
