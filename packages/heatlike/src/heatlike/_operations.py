@@ -52,10 +52,22 @@ def _choose_layout(operands, out_shape):
 
 
 def broadcast_shape(*shapes) -> tuple:
-    try:
-        return tuple(torch.broadcast_shapes(*shapes))
-    except RuntimeError:
-        raise ValueError(f"operands could not be broadcast together with shapes {shapes}") from None
+    """NumPy's broadcast of ``shapes`` (ValueError if they do not broadcast).
+
+    Plain Python: ``torch.broadcast_shapes`` goes through symbolic-shape guards and cost about
+    half of a small element-wise operation."""
+    ndim = max(len(s) for s in shapes)
+    out = [1] * ndim
+    for shape in shapes:
+        for i, n in enumerate(shape, ndim - len(shape)):
+            if n != out[i]:
+                if out[i] != 1 and n != 1:
+                    raise ValueError(
+                        f"operands could not be broadcast together with shapes {shapes}"
+                    )
+                if out[i] == 1:
+                    out[i] = int(n)
+    return tuple(out)
 
 
 def nary_op(fn, *operands, out: DNDarray | None = None, where=None, **kwargs) -> DNDarray:
