@@ -177,7 +177,7 @@ def render(rows: list[dict], args, seconds: float, load: tuple[float, float]) ->
         f"{fwd['n']} parameters |",
         f"| batch | {args.batch} |",
         f"| aggregation / tangents | {args.aggregation} / {args.tangents} |",
-        f"| chunk size | {args.chunk_size or 'auto (256 MiB of tangents)'} |",
+        f"| chunk size | {args.chunk_size or 'auto (512 MiB of tangents)'} |",
         f"| threads | {args.threads} |",
         f"| statistic | median of {args.repeat} steps after {args.warmup} warm-up, "
         f"{'process CPU time' if args.clock == 'cpu' else 'wall time'} |",

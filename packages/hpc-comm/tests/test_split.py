@@ -41,10 +41,11 @@ def test_freed_communicator_refuses_work(comm):
 def test_ten_thousand_splits_do_not_exhaust_contexts(comm):
     # MPICH has about 2**11 to 2**14 context ids per process; leaking one per split dies early.
     n = 10_000 if comm.backend in ("mpi", "self") else 50  # torch groups are heavy TCP objects
+    before = list(comm._children)  # e.g. the cached node communicator of earlier tests
     for _ in range(n):
         with comm.split(0) as sub:
             pass
-    assert sub.freed and comm._children == []
+    assert sub.freed and comm._children == before
 
 
 def test_children_are_freed_with_their_parent(comm):

@@ -79,9 +79,13 @@ def test_resume_on_a_different_number_of_ranks(comm, shared_dir):
 
 @pytest.mark.mpi
 def test_resuming_needs_the_flag_and_the_same_search_space(comm, shared_dir):
-    Propulator(
+    children = len(comm._children)
+    run = Propulator(
         SPHERE.loss, propagator(comm), comm=comm, generations=2, checkpoint_path=shared_dir
-    ).propulate()
+    )
+    run.propulate()
+    with pytest.raises(RuntimeError, match="already run"):
+        run.propulate()  # a second call would reuse uids and freed communicators
     with pytest.raises(ValueError, match="resume=True"):
         Propulator(SPHERE.loss, propagator(comm), comm=comm, checkpoint_path=shared_dir)
     other = {"x0": (0.0, 1.0), "x1": (0.0, 1.0)}
@@ -93,6 +97,7 @@ def test_resuming_needs_the_flag_and_the_same_search_space(comm, shared_dir):
             checkpoint_path=shared_dir,
             resume=True,
         )
+    assert len(comm._children) == children  # refused runs leave no sub-communicator behind
 
 
 KILLED_RUN = textwrap.dedent(

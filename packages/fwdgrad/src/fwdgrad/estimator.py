@@ -24,7 +24,9 @@ from .tangents import SuppliedTangents, TangentStream, check_sampler
 
 log = get_logger(__name__)
 
-DEFAULT_CHUNK_BYTES = 256 * 2**20  # tangent memory per chunk when chunk_size is not given
+# tangent memory per chunk when chunk_size is not given: k = 16 tangents of a 4M-parameter model
+# fit in one chunk, so they are drawn once (two chunks draw them twice, for V^T V and for V c)
+DEFAULT_CHUNK_BYTES = 512 * 2**20
 
 
 @dataclass
@@ -85,7 +87,7 @@ def forward_gradient_result(
     per tensor) instead of one tangent over all parameters. scaling: ``none``, ``unbiased`` or
     ``norm`` (see `fwdgrad.aggregation.scaling_factor`). chunk_size: tangents per vmapped
     pass; tangents are regenerated from their seeds rather than stored, so memory grows with the
-    chunk, not with k (default: as many as fit in 256 MiB). vectorize: True (vmap), False (one
+    chunk, not with k (default: as many as fit in 512 MiB). vectorize: True (vmap), False (one
     dual-number pass per tangent) or ``auto`` (vmap, falling back when the model cannot be
     vmapped; a chunk of one tangent takes the dual-number pass, which saves vmap's overhead). comm / local_weight: data-parallel estimate; every rank passes its part of the batch
     in ``f``, the same seed, and its share of the global batch (default 1/size); only the k jvps

@@ -100,7 +100,10 @@ class Propulator:
             "retired": 0,
             "idle_polls": 0,
         }
-        self._split_communicators()
+        # the sub-communicators live for one propulate() call: a Propulator that is built and
+        # never run (or whose checkpoint is refused) holds none
+        self.pcomm = self.worker_comm = self._control = None
+        self._ran = False
         if self.checkpoint_path is not None:
             self._open_checkpoint(resume)
 
@@ -171,7 +174,18 @@ class Propulator:
 
     # -------------------------------------------------------------- the loop
     def propulate(self) -> None:
-        """Run ``generations`` evaluations on every worker, then drain all messages."""
+        """Run ``generations`` evaluations on every worker, then drain all messages (collective).
+
+        A Propulator runs once; to go on, build a new one on the same ``checkpoint_path`` with
+        ``resume=True``.
+        """
+        if self._ran:
+            raise RuntimeError(
+                "propulate() has already run on this Propulator; to continue, build a new one "
+                "with the same checkpoint_path and resume=True"
+            )
+        self._ran = True
+        self._split_communicators()
         if self.pcomm is None:  # a helper rank of a multi-rank worker
             self._serve_leader()
             return
