@@ -101,12 +101,26 @@ for _name in [
 
 
 def _reshape_method(self, *shape, new_split=None):
+    """``self`` with a new shape, given as one tuple or as separate ints (``ht.reshape``);
+    ``new_split`` is the result's split (default: the current one, clipped to the new number of
+    dimensions)."""
     return manipulations.reshape(self, *shape, new_split=new_split)
 
 
+def _transposed(self):
+    """``self`` with its axes reversed (``transpose``); local, the split axis follows."""
+    return manipulations.transpose(self)
+
+
+def _resplit(self, axis=None):
+    """A new array split along ``axis`` (None: replicated, which gathers); one alltoallv
+    between two splits. ``resplit_`` does the same in place."""
+    return resplit(self, axis)
+
+
 DNDarray.reshape = _reshape_method
-DNDarray.T = property(lambda self: manipulations.transpose(self))
-DNDarray.resplit = lambda self, axis=None: resplit(self, axis)
+DNDarray.T = property(_transposed)
+DNDarray.resplit = _resplit
 
 
 def _resplit_(self, axis=None):
@@ -153,6 +167,8 @@ def _np_of(t: torch.Tensor) -> np.ndarray:
 
 
 def _item(self):
+    """The value of a one-element array as a Python scalar, on every rank (collective);
+    ValueError for any other size."""
     if self.size != 1:
         raise ValueError("only one-element arrays can be converted to Python scalars")
     return resplit(self, None).larray.reshape(()).item()
@@ -169,14 +185,20 @@ def _astype(self, dtype, copy: bool = True):
 
 
 def _copy(self):
+    """A copy with its own local tensor and the same layout (no communication)."""
     return DNDarray._make(
         self.larray.clone(), self.gshape, self.split, self.comm, self.device, self._counts
     )
 
 
+def _tolist(self) -> list:
+    """The whole array as (nested) Python lists on every rank (gathers: for small arrays)."""
+    return _numpy(self).tolist()
+
+
 DNDarray.numpy = _numpy
 DNDarray.item = _item
-DNDarray.tolist = lambda self: _numpy(self).tolist()
+DNDarray.tolist = _tolist
 DNDarray.astype = _astype
 DNDarray.copy = _copy
 DNDarray.__array__ = lambda self, dtype=None, copy=None: (
@@ -191,9 +213,26 @@ DNDarray.__index__ = lambda self: (
     if not self.larray.is_floating_point()
     else (_ for _ in ()).throw(TypeError("only integer arrays can be used as an index"))
 )
-DNDarray.cpu = lambda self: self
-DNDarray.real = property(lambda self: ew.real(self))
-DNDarray.imag = property(lambda self: ew.imag(self))
+
+
+def _cpu(self):
+    """``self`` unchanged (Heat's method to move an array to the CPU; no data is moved)."""
+    return self
+
+
+def _real(self):
+    """The real part, element-wise (``ht.real``)."""
+    return ew.real(self)
+
+
+def _imag(self):
+    """The imaginary part, element-wise (``ht.imag``; zeros for a real array)."""
+    return ew.imag(self)
+
+
+DNDarray.cpu = _cpu
+DNDarray.real = property(_real)
+DNDarray.imag = property(_imag)
 
 
 def _iter(self):

@@ -67,10 +67,12 @@ class MPICommunication:
 
     @property
     def rank(self) -> int:
+        """This process's index in the group, ``0 .. size - 1``."""
         return self.handle.rank
 
     @property
     def size(self) -> int:
+        """The number of ranks in the group."""
         return self.handle.size
 
     def __repr__(self) -> str:
@@ -108,6 +110,7 @@ class MPICommunication:
 
     # --- Heat-style collectives on Python objects (lower case) and on buffers (upper case) ---
     def Barrier(self) -> None:
+        """Wait until every rank of the group has called it (also ``barrier``)."""
         self.handle.barrier()
 
     barrier = Barrier
@@ -121,6 +124,8 @@ class MPICommunication:
         return self.handle.allgather_obj(obj)
 
     def gather(self, obj, root: int = 0):
+        """Every rank's picklable object as a list in rank order on ``root``; None on the
+        other ranks."""
         return self.handle.gather_obj(obj, root)
 
     def allreduce(self, obj, op=hc.SUM):
@@ -138,6 +143,8 @@ class MPICommunication:
         self.handle.allreduce(target, op)
 
     def Bcast(self, buf, root: int = 0) -> None:
+        """Broadcast ``root``'s tensor (or an array's local tensor) into ``buf`` on every rank,
+        in place; ``buf`` has the same shape and dtype on every rank."""
         self.handle.bcast(_local_tensor(buf), root)
 
     def Split(self, color: int = 0, key: int = 0) -> MPICommunication | None:
@@ -147,6 +154,8 @@ class MPICommunication:
         return None if child is None else MPICommunication(child)
 
     def Free(self) -> None:
+        """Release the communicator and every communicator split from it (idempotent); a
+        ``with`` block calls it on exit."""
         self.handle.free()
 
     def __enter__(self) -> MPICommunication:

@@ -92,10 +92,13 @@ class DNDarray:
 
     @property
     def dtype(self) -> type[types.datatype]:
+        """The heatlike type of the elements (``ht.float32`` ...), read from the local tensor."""
         return types._FROM_TORCH[self._larray.dtype]
 
     @property
     def gshape(self) -> tuple:
+        """The global shape (also ``shape``); collective the first time after ``larray`` was
+        replaced by hand, free otherwise."""
         if self._counts is None and self._split is not None:
             self.counts  # noqa: B018  (learns the layout after larray was replaced; collective)
         return self._gshape
@@ -104,26 +107,32 @@ class DNDarray:
 
     @property
     def lshape(self) -> tuple:
+        """The shape of this rank's local tensor."""
         return tuple(self._larray.shape)
 
     @property
     def ndim(self) -> int:
+        """The number of dimensions."""
         return len(self._gshape)
 
     @property
     def split(self) -> int | None:
+        """The axis the array is split along, or None when every rank holds the whole array."""
         return self._split
 
     @property
     def device(self) -> Device:
+        """The device of the local tensors."""
         return self._device
 
     @property
     def comm(self) -> MPICommunication:
+        """The communicator of the ranks that hold the array."""
         return self._comm
 
     @property
     def size(self) -> int:
+        """The number of elements of the global array (also ``gnumel``)."""
         n = 1
         for s in self._gshape:
             n *= s
@@ -133,16 +142,19 @@ class DNDarray:
 
     @property
     def lnumel(self) -> int:
+        """The number of elements of this rank's local tensor."""
         return self._larray.numel()
 
     @property
     def nbytes(self) -> int:
+        """The bytes of the global array: ``size`` times the element size (also ``gnbytes``)."""
         return self.size * self._larray.element_size()
 
     gnbytes = nbytes
 
     @property
     def lnbytes(self) -> int:
+        """The bytes of this rank's local tensor."""
         return self.lnumel * self._larray.element_size()
 
     # ---------------------------------------------------------------- layout
@@ -183,6 +195,8 @@ class DNDarray:
         return rows
 
     def create_lshape_map(self, force_check: bool = False) -> torch.Tensor:
+        """``lshape_map``, as Heat's method. With ``force_check`` every rank's extent along the
+        split axis is learnt again (one allgather: every rank must call it)."""
         if force_check and self._split is not None:
             self._counts = None
         return self.lshape_map
@@ -193,6 +207,9 @@ class DNDarray:
         return self.is_balanced()
 
     def is_balanced(self, force_check: bool = False) -> bool:
+        """Whether every rank holds the rows of Heat's balanced layout (replicated arrays are).
+        Needs no communication unless ``force_check`` makes every rank learn the extents again
+        (one allgather: every rank must call it)."""
         if self._split is None:
             return True
         if force_check:

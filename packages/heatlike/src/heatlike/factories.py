@@ -51,6 +51,9 @@ def sanitize_shape(shape, name: str = "shape") -> tuple:
 
 
 def sanitize_split(split, ndim: int, name: str = "split") -> int | None:
+    """``split`` as an axis in ``0 .. ndim - 1`` (negative values count from the end), or None.
+    TypeError unless an int or None, ValueError when out of range; ``name`` is the argument
+    named in the message."""
     if split is None:
         return None
     if isinstance(split, bool) or not isinstance(split, (int, np.integer)):
@@ -119,18 +122,26 @@ def _like(a, dtype, split, device, comm):
 
 
 def zeros_like(a, dtype=None, split=None, device=None, comm=None, order="C") -> DNDarray:
+    """An array of zeros with the shape of ``a``; ``dtype``, ``split``, ``device`` and ``comm``
+    default to ``a``'s (``order`` is accepted for NumPy's signature)."""
     return zeros(*_like(a, dtype, split, device, comm))
 
 
 def ones_like(a, dtype=None, split=None, device=None, comm=None, order="C") -> DNDarray:
+    """An array of ones with the shape of ``a``; ``dtype``, ``split``, ``device`` and ``comm``
+    default to ``a``'s (``order`` is accepted for NumPy's signature)."""
     return ones(*_like(a, dtype, split, device, comm))
 
 
 def empty_like(a, dtype=None, split=None, device=None, comm=None, order="C") -> DNDarray:
+    """An array of uninitialised values with the shape of ``a``; ``dtype``, ``split``, ``device`` and ``comm``
+    default to ``a``'s (``order`` is accepted for NumPy's signature)."""
     return empty(*_like(a, dtype, split, device, comm))
 
 
 def full_like(a, fill_value, dtype=None, split=None, device=None, comm=None, order="C"):
+    """An array of ``fill_value`` with the shape of ``a``; ``dtype``, ``split``, ``device`` and ``comm``
+    default to ``a``'s (``order`` is accepted for NumPy's signature)."""
     shape, dtype, split, device, comm = _like(a, dtype, split, device, comm)
     return full(shape, fill_value, dtype, split, device, comm)
 

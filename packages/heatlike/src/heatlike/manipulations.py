@@ -166,6 +166,7 @@ def transpose(x, axes=None) -> DNDarray:
 
 
 def swapaxes(x, axis1, axis2) -> DNDarray:
+    """``x`` with ``axis1`` and ``axis2`` interchanged; local, the split axis follows."""
     x = _check(x)
     axes = list(range(x.ndim))
     a, b = _axis(axis1, x.ndim, "axis1"), _axis(axis2, x.ndim, "axis2")
@@ -174,6 +175,8 @@ def swapaxes(x, axis1, axis2) -> DNDarray:
 
 
 def moveaxis(x, source, destination) -> DNDarray:
+    """``x`` with the axes ``source`` moved to the positions ``destination`` (ints or sequences
+    of equal length), the other axes keeping their order; local, the split axis follows."""
     x = _check(x)
     src = [source] if isinstance(source, (int, np.integer)) else list(source)
     dst = [destination] if isinstance(destination, (int, np.integer)) else list(destination)
@@ -288,11 +291,13 @@ def stack(arrays, axis: int = 0, out=None) -> DNDarray:
 
 
 def hstack(arrays) -> DNDarray:
+    """Join arrays along their columns (axis 1), or along axis 0 when they are 1-d."""
     arrays = [a if isinstance(a, DNDarray) else array(a) for a in arrays]
     return concatenate(arrays, 0 if arrays[0].ndim == 1 else 1)
 
 
 def vstack(arrays) -> DNDarray:
+    """Join arrays along axis 0; a 1-d array of length n is first made a (1, n) row."""
     arrays = [a if isinstance(a, DNDarray) else array(a) for a in arrays]
     arrays = [expand_dims(a, 0) if a.ndim == 1 else a for a in arrays]
     return concatenate(arrays, 0)
@@ -327,10 +332,12 @@ def flip(x, axis=None) -> DNDarray:
 
 
 def fliplr(x) -> DNDarray:
+    """``x`` with the order along axis 1 reversed (``flip(x, 1)``)."""
     return flip(x, 1)
 
 
 def flipud(x) -> DNDarray:
+    """``x`` with the order along axis 0 reversed (``flip(x, 0)``)."""
     return flip(x, 0)
 
 

@@ -25,6 +25,8 @@ def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=N
 
 
 def get_printoptions() -> dict:
+    """A copy of the current print options: ``precision``, ``threshold``, ``edgeitems`` and
+    ``linewidth``."""
     return dict(_options)
 
 

@@ -157,6 +157,8 @@ def randn(*args, dtype=types.float32, split=None, device=None, comm=None) -> DND
 
 
 def standard_normal(shape=None, dtype=types.float32, split=None, device=None, comm=None):
+    """Standard normal samples of ``shape`` given as one tuple (``randn``'s numbers); None gives
+    one sample of shape (1,)."""
     return randn(
         *(() if shape is None else sanitize_shape(shape)),
         dtype=dtype,

@@ -129,10 +129,14 @@ def min(x, axis=None, out=None, keepdims=False) -> DNDarray:
 
 
 def nanmax(x, axis=None, out=None, keepdims=False) -> DNDarray:
+    """Largest value over ``axis``, ignoring NaN; a slice of NaN only gives -inf (NumPy: NaN
+    with a warning)."""
     return _minmax(x, axis, out, keepdims, True, ignore_nan=True)
 
 
 def nanmin(x, axis=None, out=None, keepdims=False) -> DNDarray:
+    """Smallest value over ``axis``, ignoring NaN; a slice of NaN only gives inf (NumPy: NaN
+    with a warning)."""
     return _minmax(x, axis, out, keepdims, False, ignore_nan=True)
 
 

@@ -79,78 +79,102 @@ class datatype:
 
 
 class bool(datatype):
+    """Booleans (torch.bool); also ``ht.bool_``."""
+
     _torch, _char = torch.bool, "?"
 
 
 class number(datatype):
-    pass
+    """Abstract: every numeric type (for ``issubdtype``); cannot build arrays."""
 
 
 class integer(number):
-    pass
+    """Abstract: the signed and unsigned integer types."""
 
 
 class signedinteger(integer):
-    pass
+    """Abstract: int8, int16, int32 and int64."""
 
 
 class unsignedinteger(integer):
-    pass
+    """Abstract: uint8."""
 
 
 class floating(number):
-    pass
+    """Abstract: float16, bfloat16, float32 and float64."""
 
 
 class complexfloating(number):
-    pass
+    """Abstract: complex64 and complex128."""
 
 
 class flexible(datatype):
-    pass
+    """Abstract, for NumPy's hierarchy; no heatlike type derives from it."""
 
 
 class int8(signedinteger):
+    """8-bit signed integers (torch.int8)."""
+
     _torch, _char = torch.int8, "b"
 
 
 class int16(signedinteger):
+    """16-bit signed integers (torch.int16); also ``ht.short``."""
+
     _torch, _char = torch.int16, "h"
 
 
 class int32(signedinteger):
+    """32-bit signed integers (torch.int32); also ``ht.int``."""
+
     _torch, _char = torch.int32, "i"
 
 
 class int64(signedinteger):
+    """64-bit signed integers (torch.int64); also ``ht.long``."""
+
     _torch, _char = torch.int64, "l"
 
 
 class uint8(unsignedinteger):
+    """8-bit unsigned integers (torch.uint8)."""
+
     _torch, _char = torch.uint8, "B"
 
 
 class float16(floating):
+    """IEEE half precision (torch.float16); also ``ht.half``."""
+
     _torch, _char = torch.float16, "e"
 
 
 class bfloat16(floating):
+    """Brain floating point, 8 exponent and 7 mantissa bits (torch.bfloat16)."""
+
     _torch, _char = torch.bfloat16, "E"
 
 
 class float32(floating):
+    """IEEE single precision (torch.float32), the default float; also ``ht.float``."""
+
     _torch, _char = torch.float32, "f"
 
 
 class float64(floating):
+    """IEEE double precision (torch.float64); also ``ht.double``."""
+
     _torch, _char = torch.float64, "d"
 
 
 class complex64(complexfloating):
+    """Complex numbers of two float32 (torch.complex64); also ``ht.cfloat``."""
+
     _torch, _char = torch.complex64, "F"
 
 
 class complex128(complexfloating):
+    """Complex numbers of two float64 (torch.complex128); also ``ht.cdouble``."""
+
     _torch, _char = torch.complex128, "D"
 
 

@@ -1,5 +1,5 @@
 """k-medians on row-distributed data: centres are coordinate-wise medians of their clusters,
-found exactly by a bisection over counts (no rows move between ranks)."""
+found exactly by a search over counts (no rows move between ranks)."""
 
 from __future__ import annotations
 
@@ -21,13 +21,13 @@ class KMedians(_KCluster):
     n_clusters : int
         Number of clusters.
     init : {'random', 'k-medians++'} or array
-        As for :class:`KMeans`; the '++' seeding weights rows by their L1 distance to the
+        As for `KMeans`; the '++' seeding weights rows by their L1 distance to the
         nearest chosen centre.
     max_iter : int
         Most iterations per run.
     tol : float
         Convergence when the squared movement of the centres, summed, is at most ``tol`` times
-        the mean variance of the features (as :class:`KMeans`); also when no label changes.
+        the mean variance of the features (as `KMeans`); also when no label changes.
     random_state : int or None
         Seed of the initialisation.
     n_init : int
@@ -36,17 +36,18 @@ class KMedians(_KCluster):
     Attributes
     ----------
     cluster_centers_, labels_, n_iter_ :
-        As for :class:`KMeans`.
+        As for `KMeans`.
     inertia_ : float
         Sum of the L1 distances of the rows to their centres.
 
     Notes
     -----
-    The median of each cluster and feature is found by bisection on the bit patterns of the
-    values: each step counts the values at or below a pivot (one allreduce of
-    ``2 x n_clusters x features`` integers), at most 64 steps per iteration. It is exact (NumPy's
-    median: the mean of the two middle values for even counts) and the same for any number of
-    ranks. A cluster left without rows keeps its centre.
+    The median of each cluster and feature is found by a search over the 64-bit patterns of
+    the values: each round counts the values at or below 15 pivots per search interval (one
+    allreduce of ``15 x 2 x n_clusters x features`` integers, for the two middle order
+    statistics), at most 16 rounds per iteration. It is exact (NumPy's median: the mean of the
+    two middle values for even counts) and the same for any number of ranks. A cluster left
+    without rows keeps its centre.
     """
 
     _cost = staticmethod(manhattan_distances)

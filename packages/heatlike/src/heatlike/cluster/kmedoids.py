@@ -23,7 +23,7 @@ class KMedoids(_KCluster):
     n_clusters : int
         Number of clusters.
     init : {'random', 'k-medoids++'} or array
-        As for :class:`KMedians`. Given centres need not be rows; after the first update they
+        As for `KMedians`. Given centres need not be rows; after the first update they
         are.
     max_iter : int
         Most iterations per run.
@@ -35,13 +35,13 @@ class KMedoids(_KCluster):
     Attributes
     ----------
     cluster_centers_, labels_, n_iter_ :
-        As for :class:`KMeans`.
+        As for `KMeans`.
     inertia_ : float
         Sum of the L1 distances of the rows to their medoids.
 
     Notes
     -----
-    An update computes each cluster's coordinate-wise median exactly (as :class:`KMedians`)
+    An update computes each cluster's coordinate-wise median exactly (as `KMedians`)
     and moves the centre to the cluster's row nearest to it in L1, the lowest global row index
     on ties (three small allreduces). Heat picks the nearest row among all rows; here it is
     always a row of the cluster, so a medoid is a member of the cluster it represents. The

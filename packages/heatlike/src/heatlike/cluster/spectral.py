@@ -66,7 +66,7 @@ class Spectral(Params):
     The similarity matrix (samples x samples) is split along rows like the data (its column
     blocks come around a ring: no rank holds all rows of the data). The Laplacian is the
     symmetric normalised one, ``I - D^-1/2 A D^-1/2`` with the diagonal of ``A`` set to 0 and
-    isolated vertices given degree 1; :func:`heatlike.linalg.lanczos` starts from the constant
+    isolated vertices given degree 1; `heatlike.linalg.lanczos` starts from the constant
     vector. There is no ``predict`` (as scikit-learn): the embedding belongs to the data it was
     computed from.
     """

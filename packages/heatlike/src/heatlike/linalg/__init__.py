@@ -55,5 +55,17 @@ def _rmatmul_operator(self, other):
 
 DNDarray.__matmul__ = _matmul_operator
 DNDarray.__rmatmul__ = _rmatmul_operator
-DNDarray.norm = lambda self, axis=None, keepdims=False, ord=None: norm(self, axis, keepdims, ord)
-DNDarray.dot = lambda self, other, out=None: dot(self, other, out)
+
+
+def _norm_method(self, axis=None, keepdims=False, ord=None):
+    """A vector or matrix norm of ``self``: ``ht.linalg.norm(self, axis, keepdims, ord)``."""
+    return norm(self, axis, keepdims, ord)
+
+
+def _dot_method(self, other, out=None):
+    """The dot product of ``self`` and ``other``: ``ht.dot(self, other, out)``."""
+    return dot(self, other, out)
+
+
+DNDarray.norm = _norm_method
+DNDarray.dot = _dot_method

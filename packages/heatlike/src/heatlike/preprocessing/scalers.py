@@ -348,7 +348,7 @@ class RobustScaler(_Scaler):
 
     Notes
     -----
-    The percentiles come from :func:`heatlike.percentile` along axis 0 (NumPy's linear rule),
+    The percentiles come from `heatlike.percentile` along axis 0 (NumPy's linear rule),
     which moves the columns apart once (one alltoallv), never gathering the data.
     """
 

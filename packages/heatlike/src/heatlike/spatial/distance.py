@@ -126,14 +126,14 @@ def manhattan(X, Y=None, expand: bool = False) -> DNDarray:
     Parameters
     ----------
     X, Y : DNDarray
-        As for :func:`cdist`.
+        As for `cdist`.
     expand : bool
         Accepted for Heat's signature; both settings compute the same values.
 
     Returns
     -------
     DNDarray
-        (m, n) distances, laid out as :func:`cdist`'s.
+        (m, n) distances, laid out as `cdist`'s.
     """
     _check_bool(expand, "expand")
     return pairwise(X, Y, _manhattan_tile)
@@ -146,16 +146,16 @@ def rbf(X, Y=None, sigma: float = 1.0, quadratic_expansion: bool = False) -> DND
     Parameters
     ----------
     X, Y : DNDarray
-        As for :func:`cdist`.
+        As for `cdist`.
     sigma : float
         Kernel width, > 0.
     quadratic_expansion : bool
-        How the squared distances are computed, as for :func:`cdist`.
+        How the squared distances are computed, as for `cdist`.
 
     Returns
     -------
     DNDarray
-        (m, n) kernel values in (0, 1], laid out as :func:`cdist`'s.
+        (m, n) kernel values in (0, 1], laid out as `cdist`'s.
     """
     sigma = check_number(sigma, "sigma", 0.0, strict=True)
     _check_bool(quadratic_expansion, "quadratic_expansion")
