@@ -134,7 +134,7 @@ class DNDarray:
     def size(self) -> int:
         """The number of elements of the global array (also ``gnumel``)."""
         n = 1
-        for s in self._gshape:
+        for s in self.gshape:  # collective after larray was replaced by hand, like gshape
             n *= s
         return n
 
@@ -187,8 +187,9 @@ class DNDarray:
     @property
     def lshape_map(self) -> torch.Tensor:
         """A (ranks, ndim) int64 tensor of every rank's local shape."""
-        rows = torch.tensor([self._gshape] * self._comm.size, dtype=torch.int64).reshape(
-            self._comm.size, len(self._gshape)
+        shape = self.gshape  # learns the layout again after larray was replaced by hand
+        rows = torch.tensor([shape] * self._comm.size, dtype=torch.int64).reshape(
+            self._comm.size, len(shape)
         )
         if self._split is not None:
             rows[:, self._split] = torch.tensor(self.counts, dtype=torch.int64)

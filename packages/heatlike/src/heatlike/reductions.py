@@ -129,15 +129,27 @@ def min(x, axis=None, out=None, keepdims=False) -> DNDarray:
 
 
 def nanmax(x, axis=None, out=None, keepdims=False) -> DNDarray:
-    """Largest value over ``axis``, ignoring NaN; a slice of NaN only gives -inf (NumPy: NaN
-    with a warning)."""
-    return _minmax(x, axis, out, keepdims, True, ignore_nan=True)
+    """Largest value over ``axis``, ignoring NaN; a slice of NaN only gives NaN (as NumPy,
+    without its warning)."""
+    return _nan_minmax(x, axis, out, keepdims, True)
 
 
 def nanmin(x, axis=None, out=None, keepdims=False) -> DNDarray:
-    """Smallest value over ``axis``, ignoring NaN; a slice of NaN only gives inf (NumPy: NaN
-    with a warning)."""
-    return _minmax(x, axis, out, keepdims, False, ignore_nan=True)
+    """Smallest value over ``axis``, ignoring NaN; a slice of NaN only gives NaN (as NumPy,
+    without its warning)."""
+    return _nan_minmax(x, axis, out, keepdims, False)
+
+
+def _nan_minmax(x, axis, out, keepdims, largest: bool) -> DNDarray:
+    result = _minmax(x, axis, None, keepdims, largest, ignore_nan=True)
+    if x.larray.is_floating_point():
+        # a slice with no number reduced to the neutral -inf / inf: one more reduction tells it
+        # apart from a slice that holds -inf / inf itself
+        from .elementwise import isnan
+
+        only_nan = all(isnan(x), axis=axis, keepdims=keepdims)
+        result.larray[only_nan.larray] = float("nan")
+    return _finish(result, out)
 
 
 def ptp(x, axis=None, out=None, keepdims=False) -> DNDarray:
