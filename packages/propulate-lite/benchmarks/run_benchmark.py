@@ -185,10 +185,10 @@ flushed after every evaluation).
 
 ## Setup
 
-- Machine: a **shared, loaded 2-core machine** ({platform.machine()}, Python
-  {platform.python_version()}), with up to 7 other engineers' jobs running. Timings are noisy
-  (±30 % or more); the ratios measured in the same run are the meaningful part.
-- 1-minute load average at start and end of the run: {load_text}.
+- Machine: 2 cores ({platform.machine()}, Python {platform.python_version()}); 1-minute load
+  average at the start and the end of the run: {load_text} (above 2, other work shared the
+  cores and the times are inflated). The ratios measured in the same run are the meaningful
+  part.
 - MPI: MPICH from PyPI for both sides (each venv its own copy).
 - wall: median over seeds, from a barrier before the optimisation to a barrier after it
   (process start-up and imports are excluded). evals/s = evaluations / wall.
