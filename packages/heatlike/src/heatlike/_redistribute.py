@@ -112,15 +112,23 @@ def resplit_tensor(local, gshape, split_from, counts_from, split_to, counts_to, 
     split on ``split_from`` with ``counts_from``: one alltoallv of flattened sub-blocks."""
     size, rank = comm.size, comm.rank
     blocks = torch.split(local, list(counts_to), dim=split_to)
-    flat = [b.reshape(-1) for b in blocks]
-    send = torch.cat(flat) if flat else local.reshape(-1)[:0]
-    received = comm.handle.alltoallv(send, [f.numel() for f in flat], 0)
+    send_counts = [b.numel() for b in blocks]
+    if split_to == 0 and local.is_contiguous():
+        send = local.reshape(-1)  # the row blocks already lie one after the other: no packing
+    else:
+        flat = [b.reshape(-1) for b in blocks]
+        send = torch.cat(flat) if flat else local.reshape(-1)[:0]
+    received = comm.handle.alltoallv(send, send_counts, 0)
     shapes = []
     for r in range(size):
         shape = list(gshape)
         shape[split_from] = counts_from[r]
         shape[split_to] = counts_to[rank]
         shapes.append(shape)
+    if split_from == 0:  # the received row blocks, in rank order, are the new block already
+        whole = list(gshape)
+        whole[split_to] = counts_to[rank]
+        return received.view(whole)
     sizes = [_numel(s) for s in shapes]
     parts = torch.split(received, sizes)
     return torch.cat([p.view(s) for p, s in zip(parts, shapes)], dim=split_from)
