@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from hyde.estimation import estimate_noise, hysime, regression_residuals
-from hyde.noise_models import add_gaussian, band_sigmas
+from hyde.noise_models import add_gaussian, add_mixture, band_sigmas
 
 
 def test_regression_residuals_match_least_squares():
@@ -73,3 +73,37 @@ def test_wavelet_noise_estimate_on_smooth_bands():
     est = estimate_noise_wavelet(add_gaussian(flat, sigma, seed=4))
     rel = (est - sigma).abs() / sigma
     assert float(rel.max()) < 0.06  # 4096 coefficients per band: MAD std error ~2%
+
+
+def test_gram_shortcut_equals_explicit_residuals(small_cube):
+    # hysime and the noise estimate work from Y Y^T alone; compare with residuals formed
+    # explicitly and with a plain least-squares fit per band
+    noisy = add_gaussian(small_cube[0], 0.03, seed=9)
+    y = noisy.reshape(-1, noisy.shape[-1]).T
+    explicit = hysime(noisy, noise=regression_residuals(y))
+    fast = hysime(noisy)
+    assert fast.dimension == explicit.dimension
+    torch.testing.assert_close(fast.costs, explicit.costs, rtol=1e-6, atol=1e-12)
+    overlap = (fast.basis.T @ explicit.basis).abs()
+    torch.testing.assert_close(
+        overlap, torch.eye(fast.dimension, dtype=torch.float64), atol=1e-8, rtol=0
+    )
+    yn = y.numpy()
+    rms = []
+    for i in range(yn.shape[0]):
+        others = np.delete(yn, i, axis=0)
+        coef, *_ = np.linalg.lstsq(others.T, yn[i], rcond=None)
+        rms.append(np.sqrt(np.mean((yn[i] - coef @ others) ** 2)))
+    np.testing.assert_allclose(estimate_noise(noisy, debias=False).numpy(), rms, rtol=1e-6)
+
+
+def test_debiased_noise_never_falls_to_zero_under_mixed_noise():
+    # sparse noise inflates the residuals of other bands, and solving for sigma^2 used to give
+    # 0 for a band here (whitening then blew that band up); the floor is half the plain RMS
+    from hyde.data import make_cube
+
+    noisy = add_mixture(make_cube(32, 32, 32, 4, seed=3, dtype=torch.float64), seed=11)
+    plain = estimate_noise(noisy, debias=False)
+    est = estimate_noise(noisy)
+    assert bool((est >= plain / 2 - 1e-12).all())
+    assert float(est.min()) > 0.02

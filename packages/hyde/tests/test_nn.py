@@ -53,12 +53,22 @@ def test_training_lowers_the_loss_and_weights_roundtrip(tmp_path):
         load_model(tmp_path / "other.pt")
 
 
-def test_cuda_saved_weights_load_on_cpu(tmp_path):
-    # HyDe's checkpoints held CUDA tensors and could not load on a CPU-only machine; ours are
-    # saved from CPU copies and loaded with map_location
+def test_cuda_saved_weights_load_on_cpu(tmp_path, monkeypatch):
+    # HyDe's checkpoints held CUDA tensors and torch.load without map_location could not read
+    # them on a CPU-only machine. Write a checkpoint whose storages are tagged "cuda:0" (as a
+    # GPU run writes them) and load it with load_model on the CPU.
     model = QRNN3D(channels=4)
-    save_model(model, tmp_path / "w.pt")
-    blob = torch.load(tmp_path / "w.pt", weights_only=True)
+    with monkeypatch.context() as patch:
+        patch.setattr(torch.serialization, "location_tag", lambda storage: "cuda:0")
+        save_model(model, tmp_path / "w.pt")
+    loaded = load_model(tmp_path / "w.pt", device="cpu")
+    assert all(p.device.type == "cpu" for p in loaded.parameters())
+    x = torch.rand(1, 1, 6, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=0)
+    # our own saves are CPU copies in the first place
+    save_model(model, tmp_path / "cpu.pt")
+    blob = torch.load(tmp_path / "cpu.pt", weights_only=True)
     assert all(t.device.type == "cpu" for t in blob["state_dict"].values())
 
 

@@ -59,6 +59,16 @@ def test_tv_denoise_matches_scikit_image_chambolle():
         assert _tv_energy(ours[k], f[k], w) < _tv_energy(f[k], f[k], w)
 
 
+def test_tv_warm_start_continues_the_iteration():
+    rng = np.random.default_rng(4)
+    f = torch.from_numpy(rng.random((2, 12, 10)))
+    once = tv_denoise(f, 0.3, iterations=50)
+    dual = (torch.zeros_like(f), torch.zeros_like(f))
+    tv_denoise(f, 0.3, iterations=20, dual=dual)
+    twice = tv_denoise(f, 0.3, iterations=30, dual=dual)
+    torch.testing.assert_close(twice, once, rtol=0, atol=1e-12)
+
+
 def _adaptive_median_numpy(img, max_size):
     out = img.copy()
     r_max = max_size // 2

@@ -45,7 +45,7 @@ def test_pixelwise_method_tiled_equals_whole(scene):
 
 @pytest.mark.parametrize(
     ("method", "tolerance"),
-    [(hyde.HyRes(), 0.5), (hyde.FastHyDe(search_radius=3, patch_radius=1), 0.5)],
+    [(hyde.HyRes(), 0.5), (hyde.FastHyDe(search_radius=3), 0.5)],
     ids=["hyres", "fasthyde"],
 )
 def test_tiled_close_to_whole_without_seams(scene, method, tolerance):
@@ -134,7 +134,7 @@ def test_mpi_more_ranks_than_tile_rows(comm):
     # 20 rows with 16-row tiles: two tile rows, so at 3 ranks one rank owns no rows
     cube = hyde.make_cube(20, 24, 10, endmembers=3, seed=11, dtype=torch.float64)
     noisy = nm.add_noniid(cube, high=0.1, low=0.02, seed=12)
-    method = hyde.FastHyDe(iid=False, search_radius=2, patch_radius=1)
+    method = hyde.FastHyDe(iid=False, search_radius=2)
     result = tiled_denoise(method, noisy, tile=16, overlap=4, comm=comm)
     reference = tiled_denoise(method, noisy, tile=16, overlap=4, comm=comm.split(comm.rank, 0))
     torch.testing.assert_close(result, reference, rtol=0, atol=1e-12)

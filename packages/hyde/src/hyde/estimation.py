@@ -29,6 +29,39 @@ def regression_residuals(y: torch.Tensor, ridge: float = 1e-6) -> torch.Tensor:
     return (inv @ y) / inv.diagonal().unsqueeze(1)
 
 
+def gram(cube: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """(Y Y^T, pixels) of a cube in float64, with Y its (bands x pixels) matrix.
+
+    Both estimators below need only this bands x bands matrix, so a method that uses both (and
+    whitens, which only rescales it) reads the cube once.
+    """
+    y = _as_matrix(cube)
+    return y @ y.T, y.shape[1]
+
+
+def _regression_weights(g: torch.Tensor, ridge: float) -> torch.Tensor:
+    """W with W Y = the regression residuals of every band on the others (from G = Y Y^T)."""
+    eye = torch.eye(g.shape[0], dtype=g.dtype, device=g.device)
+    inv = torch.linalg.inv(g + ridge * g.diagonal().mean() * eye)
+    return inv / inv.diagonal().unsqueeze(1)
+
+
+def noise_from_gram(g: torch.Tensor, pixels: int, debias: bool = True) -> torch.Tensor:
+    """Band noise std from G = Y Y^T: the residual power diag(W G W^T) / pixels (see below)."""
+    bands = g.shape[0]
+    weights = _regression_weights(g, 1e-9)
+    residual_power = (weights @ g * weights).sum(1) / pixels
+    if debias:
+        # the plain residual power bounds sigma^2 from above (W_ii = 1); the solve can go to 0
+        # or below when sparse noise inflates other bands' residuals, so keep a quarter of it
+        plain = residual_power
+        residual_power = (
+            torch.linalg.solve(weights**2, residual_power) * pixels / max(pixels - bands + 1, 1)
+        )
+        residual_power = torch.maximum(residual_power, plain / 4)
+    return residual_power.clamp(min=0).sqrt()
+
+
 def estimate_noise(cube: torch.Tensor, debias: bool = True) -> torch.Tensor:
     """Standard deviation of the noise in each band (length ``bands``), by regression.
 
@@ -37,19 +70,9 @@ def estimate_noise(cube: torch.Tensor, debias: bool = True) -> torch.Tensor:
     system for sigma^2 and corrects for the fitted degrees of freedom; without it the estimate
     is HySime's plain residual RMS, which runs high when there are few bands.
     """
-    y = _as_matrix(cube)
-    bands, pixels = y.shape
-    gram = y @ y.T
-    gram = gram + 1e-9 * gram.diagonal().mean() * torch.eye(bands, dtype=y.dtype, device=y.device)
-    inv = torch.linalg.inv(gram)
-    weights = inv / inv.diagonal().unsqueeze(1)
-    residual_power = (weights @ y).pow(2).mean(1)
-    if debias:
-        residual_power = (
-            torch.linalg.solve(weights**2, residual_power) * pixels / max(pixels - bands + 1, 1)
-        )
+    g, pixels = gram(cube)
     out_dtype = cube.dtype if cube.is_floating_point() else torch.float64
-    return residual_power.clamp(min=0).sqrt().to(out_dtype)
+    return noise_from_gram(g, pixels, debias).to(out_dtype)
 
 
 def estimate_noise_wavelet(cube: torch.Tensor, wavelet: str = "db1") -> torch.Tensor:
@@ -91,17 +114,41 @@ def hysime(
     noise power along them. ``min_rank`` and ``energy`` (fraction of the signal power, e.g. 0.999)
     keep more components than HySime would, for weak spectral structure such as gas absorption.
     """
-    y = _as_matrix(cube)
     if noise is None:
-        noise = regression_residuals(y)
+        g, pixels = gram(cube)
+        return hysime_from_gram(g, pixels, min_rank, energy)
+    y = _as_matrix(cube)
     n_pixels = y.shape[1]
     signal = y - noise
-    r_signal = signal @ signal.T / n_pixels
-    r_noise = noise @ noise.T / n_pixels
-    r_noise = r_noise + 1e-5 * r_noise.trace() / r_noise.shape[0] * torch.eye(
-        r_noise.shape[0], dtype=y.dtype
+    return _hysime(
+        signal @ signal.T / n_pixels,
+        noise @ noise.T / n_pixels,
+        y @ y.T / n_pixels,
+        min_rank,
+        energy,
     )
-    r_y = y @ y.T / n_pixels
+
+
+def hysime_from_gram(
+    g: torch.Tensor, pixels: int, min_rank: int = 0, energy: float | None = None
+) -> Subspace:
+    """:func:`hysime` with the regression residuals, from G = Y Y^T alone.
+
+    The residuals are W Y (W from the inverse of G), so their correlation is W G W^T / pixels
+    and the signal's (I - W) G (I - W)^T / pixels.
+    """
+    w = _regression_weights(g, 1e-6)
+    eye = torch.eye(g.shape[0], dtype=g.dtype, device=g.device)
+    keep = eye - w
+    return _hysime(keep @ g @ keep.T / pixels, w @ g @ w.T / pixels, g / pixels, min_rank, energy)
+
+
+def _hysime(r_signal, r_noise, r_y, min_rank, energy) -> Subspace:
+    bands = r_y.shape[0]
+    r_signal = (r_signal + r_signal.T) / 2
+    r_noise = r_noise + 1e-5 * r_noise.trace() / bands * torch.eye(
+        bands, dtype=r_y.dtype, device=r_y.device
+    )
     eigvals, eigvecs = torch.linalg.eigh(r_signal)
     power_y = (eigvecs * (r_y @ eigvecs)).sum(0)
     power_n = (eigvecs * (r_noise @ eigvecs)).sum(0)
@@ -114,6 +161,6 @@ def hysime(
         power_sorted = power_y[order].clamp(min=0)
         cumulative = torch.cumsum(power_sorted, 0) / power_sorted.sum()
         k = max(k, int((cumulative < energy).sum()) + 1)
-    k = min(max(k, int(min_rank), 1), y.shape[0])
+    k = min(max(k, int(min_rank), 1), bands)
     basis = eigvecs[:, order[:k]].contiguous()
     return Subspace(basis=basis, dimension=k, costs=costs[order], eigenvalues=eigvals[order])

@@ -59,66 +59,70 @@ def non_local_means(
 
 
 def _grad(u: torch.Tensor):
-    gx = torch.zeros_like(u)
-    gy = torch.zeros_like(u)
-    gx[..., :-1, :] = u[..., 1:, :] - u[..., :-1, :]
-    gy[..., :, :-1] = u[..., :, 1:] - u[..., :, :-1]
+    """Forward differences along rows and columns, 0 on the last row / column."""
+    gx = F.pad(torch.diff(u, dim=-2), (0, 0, 0, 1))
+    gy = F.pad(torch.diff(u, dim=-1), (0, 1))
     return gx, gy
 
 
 def _div(px: torch.Tensor, py: torch.Tensor) -> torch.Tensor:
-    dx = torch.zeros_like(px)
-    dx[..., 0, :] = px[..., 0, :]
-    dx[..., 1:-1, :] = px[..., 1:-1, :] - px[..., :-2, :]
-    dx[..., -1, :] = -px[..., -2, :]
-    dy = torch.zeros_like(py)
-    dy[..., :, 0] = py[..., :, 0]
-    dy[..., :, 1:-1] = py[..., :, 1:-1] - py[..., :, :-2]
-    dy[..., :, -1] = -py[..., :, -2]
+    """Minus the adjoint of :func:`_grad` (px's last row and py's last column are ignored)."""
+    dx = torch.diff(F.pad(px[..., :-1, :], (0, 0, 1, 1)), dim=-2)
+    dy = torch.diff(F.pad(py[..., :, :-1], (1, 1)), dim=-1)
     return dx + dy
 
 
-def tv_denoise(images: torch.Tensor, weight, iterations: int = 100) -> torch.Tensor:
+def tv_denoise(images: torch.Tensor, weight, iterations: int = 100, dual=None):
     """Isotropic TV denoising, min 1/2 ||u - f||^2 + weight * TV(u), per image of a batch.
 
     Chambolle's (2004) dual projection with step 1/8; ``weight`` is a number or one per image.
+    ``dual`` = (px, py) from an earlier call warm-starts the iteration (for a sequence of
+    similar problems); it is updated in place.
     """
     weight = torch.as_tensor(weight, dtype=images.dtype, device=images.device).reshape(-1, 1, 1)
     weight = weight.expand(images.shape[0], 1, 1).clamp(min=1e-12)
-    px = torch.zeros_like(images)
-    py = torch.zeros_like(images)
+    if dual is None:
+        dual = (torch.zeros_like(images), torch.zeros_like(images))
+    px, py = dual
     tau = 0.125
+    scaled = images / weight
     for _ in range(iterations):
-        gx, gy = _grad(_div(px, py) - images / weight)
-        norm = torch.sqrt(gx**2 + gy**2)
-        px = (px + tau * gx) / (1 + tau * norm)
-        py = (py + tau * gy) / (1 + tau * norm)
+        gx, gy = _grad(_div(px, py) - scaled)
+        norm = torch.sqrt(gx**2 + gy**2).mul_(tau).add_(1)
+        px.add_(gx, alpha=tau).div_(norm)
+        py.add_(gy, alpha=tau).div_(norm)
     return images - weight * _div(px, py)
-
-
-def _window_stats(images: torch.Tensor, size: int):
-    radius = size // 2
-    padded = F.pad(images.unsqueeze(1), (radius,) * 4, mode="replicate")
-    patches = F.unfold(padded, size).reshape(images.shape[0], size * size, *images.shape[-2:])
-    return patches.amin(1), patches.median(1).values, patches.amax(1)
 
 
 def adaptive_median(images: torch.Tensor, max_size: int = 7) -> torch.Tensor:
     """Adaptive median filter (Hwang & Haddad 1995) of a batch of images (batch x H x W).
 
     The window grows from 3x3 to ``max_size`` until its median is not an extreme value; a pixel
-    that is itself an extreme of that window is replaced by the median, others are kept.
+    that is itself an extreme of that window is replaced by the median, others are kept (a
+    pixel still undecided at ``max_size`` gets that window's median). Edges are replicated.
+    Larger windows are only formed for the pixels still undecided.
     """
+    reach = max_size // 2
+    padded = F.pad(images.unsqueeze(1), (reach,) * 4, mode="replicate").squeeze(1)
     result = images.clone()
-    undecided = torch.ones_like(images, dtype=torch.bool)
-    median = images
+    todo = torch.nonzero(torch.ones_like(images, dtype=torch.bool), as_tuple=True)
     for size in range(3, max_size + 1, 2):
-        low, median, high = _window_stats(images, size)
-        settled = undecided & (median > low) & (median < high)
-        is_extreme = (images <= low) | (images >= high)
-        result = torch.where(settled & is_extreme, median, result)
-        undecided &= ~settled
-    return torch.where(undecided, median, result)
+        if todo[0].numel() == 0:
+            break
+        batch, row, col = todo
+        offsets = torch.arange(-(size // 2), size // 2 + 1, device=images.device)
+        rows = (row + reach)[:, None, None] + offsets[None, :, None]
+        cols = (col + reach)[:, None, None] + offsets[None, None, :]
+        window = padded[batch[:, None, None], rows, cols].reshape(batch.numel(), -1)
+        low, median, high = window.amin(1), window.median(1).values, window.amax(1)
+        value = images[todo]
+        settled = (median > low) & (median < high)
+        extreme = (value <= low) | (value >= high)
+        last = size + 2 > max_size
+        replace = (settled & extreme) | (~settled if last else torch.zeros_like(settled))
+        result[todo] = torch.where(replace, median, value)
+        todo = tuple(t[~settled] for t in todo)
+    return result
 
 
 def sure_non_local_means(

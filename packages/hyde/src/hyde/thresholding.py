@@ -7,7 +7,8 @@ import torch
 
 def soft_threshold(x: torch.Tensor, threshold) -> torch.Tensor:
     """``sign(x) * max(|x| - threshold, 0)``; ``threshold`` may broadcast against ``x``."""
-    return torch.sign(x) * torch.clamp(x.abs() - threshold, min=0)
+    threshold = torch.as_tensor(threshold, dtype=x.dtype, device=x.device)
+    return x - torch.clamp(x, -threshold, threshold)  # the same, in two passes instead of four
 
 
 def hard_threshold(x: torch.Tensor, threshold) -> torch.Tensor:

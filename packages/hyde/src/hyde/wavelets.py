@@ -60,42 +60,46 @@ def _extension_index(
     return idx, None
 
 
-def _analysis_last(x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, mode: str):
-    """One analysis step along the last axis: returns (approximation, detail)."""
-    n, flen = x.shape[-1], lo.numel()
+def _analysis(x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, mode: str, axis: int):
+    """One analysis step along ``axis`` (-1 or -2): returns (approximation, detail)."""
+    n, flen = x.shape[axis], lo.numel()
     idx, mask = _extension_index(n, flen - 1, mode, x.device)
-    ext = x.index_select(-1, idx)
+    ext = x.index_select(axis, idx[1:])  # the first extended sample never reaches the output
     if mask is not None:
-        ext = ext * mask.to(x.dtype)
-    lead = ext.shape[:-1]
-    flat = ext.reshape(-1, 1, ext.shape[-1])[..., 1:]
-    bank = torch.stack([lo.flip(0), hi.flip(0)]).unsqueeze(1).to(x.dtype)
-    out = F.conv1d(flat, bank, stride=2)
-    approx = out[:, 0].reshape(*lead, -1)
-    detail = out[:, 1].reshape(*lead, -1)
-    return approx, detail
+        shape = (-1, 1) if axis == -2 else (-1,)
+        ext = ext * mask[1:].to(x.dtype).reshape(shape)
+    lead = ext.shape[:-2]
+    kernel = torch.stack([lo.flip(0), hi.flip(0)]).to(x.dtype)
+    if axis == -1:
+        weight, stride = kernel.reshape(2, 1, 1, flen), (1, 2)
+    else:
+        weight, stride = kernel.reshape(2, 1, flen, 1), (2, 1)
+    out = F.conv2d(ext.reshape(-1, 1, *ext.shape[-2:]), weight, stride=stride)
+    return out[:, 0].reshape(*lead, *out.shape[-2:]), out[:, 1].reshape(*lead, *out.shape[-2:])
 
 
-def _synthesis_last(approx: torch.Tensor, detail: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor):
-    """One synthesis step along the last axis (the inverse of ``_analysis_last``)."""
+def _synthesis(approx, detail, lo: torch.Tensor, hi: torch.Tensor, axis: int) -> torch.Tensor:
+    """One synthesis step along ``axis`` (-1 or -2), the inverse of :func:`_analysis`."""
     flen = lo.numel()
-    lead = approx.shape[:-1]
-    both = torch.stack([approx, detail], dim=-2).reshape(-1, 2, approx.shape[-1])
-    bank = torch.stack([lo, hi]).unsqueeze(1).to(approx.dtype)
-    full = F.conv_transpose1d(both, bank, stride=2)
-    length = 2 * approx.shape[-1] - flen + 2
-    return full[:, 0, flen - 2 : flen - 2 + length].reshape(*lead, length)
+    lead = approx.shape[:-2]
+    both = torch.stack([approx, detail], dim=-3).reshape(-1, 2, *approx.shape[-2:])
+    kernel = torch.stack([lo, hi]).to(approx.dtype)
+    length = 2 * approx.shape[axis] - flen + 2
+    if axis == -1:
+        full = F.conv_transpose2d(both, kernel.reshape(2, 1, 1, flen), stride=(1, 2))
+        full = full[:, 0, :, flen - 2 : flen - 2 + length]
+    else:
+        full = F.conv_transpose2d(both, kernel.reshape(2, 1, flen, 1), stride=(2, 1))
+        full = full[:, 0, flen - 2 : flen - 2 + length, :]
+    return full.reshape(*lead, *full.shape[-2:])
 
 
 def dwt2(x: torch.Tensor, wavelet: str = "db5", mode: str = "symmetric"):
     """Single-level 2-D DWT over the last two axes: ``(cA, (cH, cV, cD))`` as ``pywt.dwt2``."""
     dec_lo, dec_hi, _, _ = filters(wavelet, x.dtype, x.device)
-    lo_c, hi_c = _analysis_last(x, dec_lo, dec_hi, mode)
-    parts = []
-    for half in (lo_c, hi_c):
-        a, d = _analysis_last(half.transpose(-1, -2), dec_lo, dec_hi, mode)
-        parts.append((a.transpose(-1, -2), d.transpose(-1, -2)))
-    (aa, da), (ad, dd) = parts
+    lo_c, hi_c = _analysis(x, dec_lo, dec_hi, mode, -1)
+    aa, da = _analysis(lo_c, dec_lo, dec_hi, mode, -2)
+    ad, dd = _analysis(hi_c, dec_lo, dec_hi, mode, -2)
     return aa, (da, ad, dd)
 
 
@@ -105,9 +109,9 @@ def idwt2(coeffs, wavelet: str = "db5", mode: str = "symmetric") -> torch.Tensor
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     approx, (c_h, c_v, c_d) = coeffs
     _, _, rec_lo, rec_hi = filters(wavelet, approx.dtype, approx.device)
-    lo_cols = _synthesis_last(approx.transpose(-1, -2), c_h.transpose(-1, -2), rec_lo, rec_hi)
-    hi_cols = _synthesis_last(c_v.transpose(-1, -2), c_d.transpose(-1, -2), rec_lo, rec_hi)
-    return _synthesis_last(lo_cols.transpose(-1, -2), hi_cols.transpose(-1, -2), rec_lo, rec_hi)
+    lo_cols = _synthesis(approx, c_h, rec_lo, rec_hi, -2)
+    hi_cols = _synthesis(c_v, c_d, rec_lo, rec_hi, -2)
+    return _synthesis(lo_cols, hi_cols, rec_lo, rec_hi, -1)
 
 
 def wavedec2(

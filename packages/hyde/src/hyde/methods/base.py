@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from .._checks import as_cube
-from ..estimation import estimate_noise, hysime
+from ..estimation import estimate_noise, gram, hysime_from_gram, noise_from_gram
 
 METHODS: dict[str, type] = {}
 
@@ -64,13 +64,14 @@ class SubspaceMixin:
         self.rank, self.min_rank, self.energy = rank, min_rank, energy
 
     def statistics(self, cube: torch.Tensor) -> dict:
-        sigma = estimate_noise(cube).to(torch.float64)
-        whitened = cube.to(torch.float64) / self._whitening(sigma)
-        subspace = hysime(whitened, min_rank=self.min_rank, energy=self.energy)
-        basis = subspace.basis
+        g, pixels = gram(cube)  # noise and subspace both come from Y Y^T (whitening rescales it)
+        sigma = noise_from_gram(g, pixels)
+        scale = self._whitening(sigma)
+        g = g / (scale[:, None] * scale[None, :])
         if self.rank is not None:
-            full = hysime(whitened, min_rank=cube.shape[-1])
-            basis = full.basis[:, : self.rank]
+            basis = hysime_from_gram(g, pixels, min_rank=cube.shape[-1]).basis[:, : self.rank]
+        else:
+            basis = hysime_from_gram(g, pixels, min_rank=self.min_rank, energy=self.energy).basis
         return {"sigma": sigma, "basis": basis}
 
     def _whitening(self, sigma: torch.Tensor) -> torch.Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from .. import wavelets
-from ..estimation import estimate_noise_wavelet, hysime
+from ..estimation import gram, hysime, hysime_from_gram, noise_from_gram
 from ..spatial import tv_denoise
 from ..thresholding import soft_threshold, sure_soft_threshold
 from .base import Denoiser, register
@@ -23,14 +23,22 @@ def _check_rank(rank):
 
 
 class _ReducedRank(Denoiser):
-    """Shared: per-band noise by the wavelet MAD estimator, rank from HySime unless given."""
+    """Shared: per-band noise by regression and the rank from HySime (unless given).
+
+    The papers estimate each band's noise by the wavelet MAD, which looks at one band alone and
+    so underrates stripes, dead lines and impulses; the regression residual counts them as noise
+    of their band, and whitening then weighs such bands down (on mixed noise: +4 dB for WSRRR,
+    +4.6 dB for OTVCA on a generated 128 x 128 x 64 cube, equal on Gaussian noise).
+    """
 
     def statistics(self, cube):
-        sigma = estimate_noise_wavelet(cube).to(torch.float64)
+        g, pixels = gram(cube)
+        sigma = noise_from_gram(g, pixels)
         sigma = sigma.clamp(min=1e-8 * float(sigma.max()) + 1e-30)
         rank = self.rank
         if rank is None:
-            rank = max(hysime(cube.to(torch.float64) / sigma, min_rank=self.min_rank).dimension, 1)
+            white = g / (sigma[:, None] * sigma[None, :])
+            rank = max(hysime_from_gram(white, pixels, min_rank=self.min_rank).dimension, 1)
         return {"sigma": sigma, "rank": max(rank, self.min_rank)}
 
 
@@ -38,10 +46,12 @@ class _ReducedRank(Denoiser):
 class WSRRR(_ReducedRank):
     """WSRRR (Rasti, Sveinsson & Ulfarsson 2014): Y = D2 W V^T + N with V^T V = I.
 
-    In the wavelet domain of the noise-whitened bands, cyclic descent on
+    In the wavelet domain of the noise-whitened bands (regression noise estimate), cyclic
+    descent on
     1/2 ||C - W V^T||^2 + sum_i lam_i ||w_i||_1: W = soft(C V, lam) (detail coefficients; the
-    approximation is kept), V = the orthogonal Procrustes solution for C^T W. lam_i is the
-    SURE-optimal threshold of component i in the first cycle (unit noise after whitening).
+    approximation is kept), V = the orthogonal Procrustes solution for C^T W. lam is the
+    SURE-optimal threshold of each component and decomposition level in the first cycle (unit
+    noise after whitening).
     ``rank`` defaults to the HySime dimension (at least ``min_rank``).
     """
 
@@ -55,7 +65,7 @@ class WSRRR(_ReducedRank):
         wavelet: str = "db5",
         levels: int = 3,
         cycles: int = 50,
-        tol: float = 1e-6,
+        tol: float = 1e-4,
     ):
         _check_rank(rank)
         if isinstance(min_rank, bool) or not isinstance(min_rank, int) or min_rank < 0:
@@ -70,27 +80,45 @@ class WSRRR(_ReducedRank):
         rows, cols, bands = cube.shape
         sigma = stats["sigma"].to(torch.float64).to(cube.device)
         rank = min(int(stats["rank"]), bands)
-        y = cube.to(torch.float64).permute(2, 0, 1) / sigma[:, None, None]
+        # the transforms run in the cube's dtype (float32 halves their time), the rest in float64
+        y = cube.permute(2, 0, 1) / sigma[:, None, None].to(cube.dtype)
         levels = max(1, min(self.levels, wavelets.max_level(min(rows, cols), self.wavelet)))
         flat, layout = wavelets.coeffs_to_matrix(wavelets.wavedec2(y, self.wavelet, levels))
-        c = flat.T  # coefficients x bands
+        c = flat.T.to(torch.float64)  # coefficients x bands
         n_approx = int(layout[0][0]) * int(layout[0][1])
-        v = torch.linalg.svd(c, full_matrices=False)[2][:rank].T  # bands x rank
+        v = torch.linalg.eigh(c.T @ c)[1].flip(1)[:, :rank]  # principal directions, bands x rank
         lam = None
-        previous = None
         for _ in range(self.cycles):
             w = c @ v
             if lam is None:
-                lam, _ = sure_soft_threshold(w[n_approx:].T, 1.0)
+                lam = _level_thresholds(w, layout)
             w = torch.cat([w[:n_approx], soft_threshold(w[n_approx:], lam)], 0)
-            v = _procrustes(c.T @ w)
-            fit = w @ v.T
-            if previous is not None and (fit - previous).norm() <= self.tol * fit.norm():
+            previous, v = v, _procrustes(c.T @ w)
+            if (v - previous).norm() <= self.tol * rank**0.5:
                 break
-            previous = fit
-        images = wavelets.waverec2(wavelets.matrix_to_coeffs(fit.T, layout), self.wavelet)
-        x = images[:, :rows, :cols] * sigma[:, None, None]
-        return x.permute(1, 2, 0).to(cube.dtype)
+        # D2 W V^T: the inverse transform of the rank component images, then V^T per pixel
+        images = wavelets.waverec2(
+            wavelets.matrix_to_coeffs(w.T.to(cube.dtype), layout), self.wavelet
+        )
+        x = (images[:, :rows, :cols].reshape(rank, -1).T.to(torch.float64) @ v.T) * sigma
+        return x.reshape(rows, cols, bands).to(cube.dtype)
+
+
+def _level_thresholds(w: torch.Tensor, layout) -> torch.Tensor:
+    """SURE-optimal soft thresholds (unit noise) per decomposition level and column of ``w``.
+
+    ``w`` is (coefficients x components) in the :func:`hyde.wavelets.coeffs_to_matrix` layout;
+    returns one threshold per detail coefficient and column.
+    """
+    sizes = [int(s[0]) * int(s[1]) for s in layout]
+    lam = torch.empty_like(w[sizes[0] :])
+    start = sizes[0]
+    for level in range(1, len(sizes), 3):
+        stop = start + sum(sizes[level : level + 3])
+        t, _ = sure_soft_threshold(w[start:stop].T, 1.0)
+        lam[start - sizes[0] : stop - sizes[0]] = t
+        start = stop
+    return lam
 
 
 @register
@@ -98,7 +126,10 @@ class OTVCA(_ReducedRank):
     """OTVCA (Rasti, Ulfarsson & Sveinsson 2016): min 1/2 ||Y - F V^T||^2 + lam sum_i TV(f_i).
 
     V^T V = I, alternately: F = TV-denoise(Y V) (isotropic, Chambolle, weight ``lam`` in units of
-    the whitened noise std) and V = the Procrustes solution for Y^T F. ``rank`` (the number of
+    the whitened noise std) and V = the Procrustes solution for Y^T F. Each TV step runs
+    ``tv_iterations`` from the dual of the previous one (warm start): 3 x 5 iterations gave the
+    PSNR of 10 x 50 from cold starts within 0.1 dB on a generated 128 x 128 x 64 cube
+    (sigma = 0.02, 0.05, 0.1 and mixed noise). ``rank`` (the number of
     features) defaults to the HySime dimension. ``lam = 0.5`` was the best of 0.5, 1 and 2 at
     every noise level on a generated 64 x 64 x 32 cube (HyDe's ``lam`` is in other units: it
     feeds scikit-image's split-Bregman TV as ``weight = 1 / lam`` on unwhitened data).
@@ -112,8 +143,8 @@ class OTVCA(_ReducedRank):
         rank: int | None = None,
         min_rank: int = 0,
         lam: float = 0.5,
-        iterations: int = 10,
-        tv_iterations: int = 50,
+        iterations: int = 3,
+        tv_iterations: int = 5,
     ):
         _check_rank(rank)
         if isinstance(min_rank, bool) or not isinstance(min_rank, int) or min_rank < 0:
@@ -127,13 +158,18 @@ class OTVCA(_ReducedRank):
         rows, cols, bands = cube.shape
         sigma = stats["sigma"].to(torch.float64).to(cube.device)
         rank = min(int(stats["rank"]), bands)
-        y = cube.to(torch.float64).reshape(-1, bands) / sigma
-        v = torch.linalg.svd(y, full_matrices=False)[2][:rank].T
+        # in the cube's dtype (float32 is twice as fast); the small matrices in float64
+        y = cube.reshape(-1, bands) / sigma.to(cube.dtype)
+        v = torch.linalg.eigh((y.T @ y).to(torch.float64))[1].flip(1)[:, :rank]
+        dual = None
         for _ in range(self.iterations):
-            features = (y @ v).T.reshape(rank, rows, cols)
-            f = tv_denoise(features, self.lam, self.tv_iterations).reshape(rank, -1).T
-            v = _procrustes(y.T @ f)
-        x = (f @ v.T) * sigma
+            features = (y @ v.to(y.dtype)).T.reshape(rank, rows, cols)
+            if dual is None:
+                dual = (torch.zeros_like(features), torch.zeros_like(features))
+            # the TV dual is warm-started from the previous outer iteration
+            f = tv_denoise(features, self.lam, self.tv_iterations, dual).reshape(rank, -1).T
+            v = _procrustes((y.T @ f).to(torch.float64))
+        x = (f @ v.T.to(f.dtype)) * sigma.to(f.dtype)
         return x.reshape(rows, cols, bands).to(cube.dtype)
 
 
