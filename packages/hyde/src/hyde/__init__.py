@@ -71,7 +71,7 @@ def __dir__():
 
 
 def list_methods() -> list[str]:
-    """Names accepted by :func:`denoise` (and ``hyde denoise --method``)."""
+    """Names accepted by `denoise` (and ``hyde denoise --method``)."""
     return sorted(_import_module(f"{__name__}.methods").METHODS)
 
 

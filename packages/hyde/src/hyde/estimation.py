@@ -132,7 +132,7 @@ def hysime(
 def hysime_from_gram(
     g: torch.Tensor, pixels: int, min_rank: int = 0, energy: float | None = None
 ) -> Subspace:
-    """:func:`hysime` with the regression residuals, from G = Y Y^T alone.
+    """`hysime` with the regression residuals, from G = Y Y^T alone.
 
     The residuals are W Y (W from the inverse of G), so their correlation is W G W^T / pixels
     and the signal's (I - W) G (I - W)^T / pixels.

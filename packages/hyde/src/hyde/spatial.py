@@ -66,7 +66,7 @@ def _grad(u: torch.Tensor):
 
 
 def _div(px: torch.Tensor, py: torch.Tensor) -> torch.Tensor:
-    """Minus the adjoint of :func:`_grad` (px's last row and py's last column are ignored)."""
+    """Minus the adjoint of `_grad` (px's last row and py's last column are ignored)."""
     dx = torch.diff(F.pad(px[..., :-1, :], (0, 0, 1, 1)), dim=-2)
     dy = torch.diff(F.pad(py[..., :, :-1], (1, 1)), dim=-1)
     return dx + dy

@@ -118,7 +118,7 @@ def tiled_denoise(
     stats: dict | None = None,
     progress: bool = False,
 ):
-    """Denoise a cube tile by tile with ``method`` (a :class:`hyde.methods.Denoiser`).
+    """Denoise a cube tile by tile with ``method`` (a `hyde.methods.Denoiser`).
 
     ``source``: tensor, array, h5py dataset or a path to .h5 (dataset ``key``) or .npy (memory
     mapped). ``out``: None returns the cube as a tensor (on every rank); a ``.npy`` path is

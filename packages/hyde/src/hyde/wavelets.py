@@ -79,7 +79,7 @@ def _analysis(x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, mode: str, ax
 
 
 def _synthesis(approx, detail, lo: torch.Tensor, hi: torch.Tensor, axis: int) -> torch.Tensor:
-    """One synthesis step along ``axis`` (-1 or -2), the inverse of :func:`_analysis`."""
+    """One synthesis step along ``axis`` (-1 or -2), the inverse of `_analysis`."""
     flen = lo.numel()
     lead = approx.shape[:-2]
     both = torch.stack([approx, detail], dim=-3).reshape(-1, 2, *approx.shape[-2:])
@@ -104,7 +104,7 @@ def dwt2(x: torch.Tensor, wavelet: str = "db5", mode: str = "symmetric"):
 
 
 def idwt2(coeffs, wavelet: str = "db5", mode: str = "symmetric") -> torch.Tensor:
-    """Inverse of :func:`dwt2` (``mode`` is accepted for symmetry; synthesis does not need it)."""
+    """Inverse of `dwt2` (``mode`` is accepted for symmetry; synthesis does not need it)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     approx, (c_h, c_v, c_d) = coeffs
@@ -135,7 +135,7 @@ def wavedec2(
 
 
 def waverec2(coeffs, wavelet: str = "db5", mode: str = "symmetric") -> torch.Tensor:
-    """Inverse of :func:`wavedec2`; trims odd sizes as ``pywt.waverec2`` does."""
+    """Inverse of `wavedec2`; trims odd sizes as ``pywt.waverec2`` does."""
     approx = coeffs[0]
     for detail in coeffs[1:]:
         rows, cols = detail[0].shape[-2:]
@@ -144,7 +144,7 @@ def waverec2(coeffs, wavelet: str = "db5", mode: str = "symmetric") -> torch.Ten
 
 
 def coeffs_to_matrix(coeffs) -> tuple[torch.Tensor, list]:
-    """Flatten a :func:`wavedec2` pyramid of shape (..., h, w) to (..., n_coefficients) plus layout."""
+    """Flatten a `wavedec2` pyramid of shape (..., h, w) to (..., n_coefficients) plus layout."""
     pieces = [coeffs[0]] + [band for level in coeffs[1:] for band in level]
     layout = [p.shape[-2:] for p in pieces]
     flat = torch.cat([p.reshape(*p.shape[:-2], -1) for p in pieces], dim=-1)
@@ -152,7 +152,7 @@ def coeffs_to_matrix(coeffs) -> tuple[torch.Tensor, list]:
 
 
 def matrix_to_coeffs(flat: torch.Tensor, layout) -> list:
-    """Inverse of :func:`coeffs_to_matrix`."""
+    """Inverse of `coeffs_to_matrix`."""
     sizes = [int(s[0]) * int(s[1]) for s in layout]
     chunks = torch.split(flat, sizes, dim=-1)
     shaped = [c.reshape(*c.shape[:-1], *s) for c, s in zip(chunks, layout, strict=True)]

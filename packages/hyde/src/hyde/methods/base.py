@@ -11,7 +11,7 @@ METHODS: dict[str, type] = {}
 
 
 def register(cls):
-    """Class decorator: make ``cls`` available by its ``name`` to :func:`get` and the CLI."""
+    """Class decorator: make ``cls`` available by its ``name`` to `get` and the CLI."""
     METHODS[cls.name] = cls
     return cls
 
@@ -20,7 +20,7 @@ class Denoiser:
     """Base of every method: ``Denoiser(**params)(cube) -> cube`` with cube = rows x cols x bands.
 
     Methods that rely on global statistics (noise level per band, signal subspace) compute them in
-    :meth:`statistics`; tiled inference computes them once from a sample and passes them in.
+    `statistics`; tiled inference computes them once from a sample and passes them in.
     """
 
     name = ""
@@ -31,7 +31,7 @@ class Denoiser:
         return {"sigma": estimate_noise(as_cube(cube)).to(torch.float64)}
 
     def tile_statistics(self, sample: torch.Tensor) -> dict:
-        """Statistics for tiled inference, from a sample of tiles (default: :meth:`statistics`)."""
+        """Statistics for tiled inference, from a sample of tiles (default: `statistics`)."""
         sample = as_cube(sample)
         work = sample if sample.dtype == torch.float64 else sample.to(torch.float32)
         return self.statistics(work)
@@ -44,6 +44,9 @@ class Denoiser:
         return self.denoise(work, stats).to(cube.dtype)
 
     def denoise(self, cube: torch.Tensor, stats: dict) -> torch.Tensor:  # pragma: no cover
+        """The denoised ``cube`` (rows x cols x bands, float32 or float64), given the
+        ``stats`` of `statistics` (or `tile_statistics` for tiled inference). Each method
+        implements this; calling the denoiser computes the statistics and then calls it."""
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -64,6 +67,9 @@ class SubspaceMixin:
         self.rank, self.min_rank, self.energy = rank, min_rank, energy
 
     def statistics(self, cube: torch.Tensor) -> dict:
+        """Band-wise noise ``sigma`` (by regression) and the signal subspace ``basis`` (bands x
+        rank: HySime on the noise-whitened cube, or the first ``rank`` eigenvectors when
+        ``rank`` is given), both from one Gram matrix of the pixels."""
         g, pixels = gram(cube)  # noise and subspace both come from Y Y^T (whitening rescales it)
         sigma = noise_from_gram(g, pixels)
         scale = self._whitening(sigma)

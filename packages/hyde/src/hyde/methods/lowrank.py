@@ -107,7 +107,7 @@ class WSRRR(_ReducedRank):
 def _level_thresholds(w: torch.Tensor, layout) -> torch.Tensor:
     """SURE-optimal soft thresholds (unit noise) per decomposition level and column of ``w``.
 
-    ``w`` is (coefficients x components) in the :func:`hyde.wavelets.coeffs_to_matrix` layout;
+    ``w`` is (coefficients x components) in the `hyde.wavelets.coeffs_to_matrix` layout;
     returns one threshold per detail coefficient and column.
     """
     sizes = [int(s[0]) * int(s[1]) for s in layout]

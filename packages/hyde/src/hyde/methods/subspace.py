@@ -59,7 +59,7 @@ class FastHyDe(SubspaceMixin, Denoiser):
 
     The bands are whitened (Y / sigma_b with ``iid=False``, by the RMS noise with ``iid=True``),
     so the eigen-images Z = E^T Y of the HySime basis E carry unit Gaussian noise; each is
-    denoised by BM3D (:func:`hyde.bm3d.bm3d`: ``patch x patch`` blocks, matched within
+    denoised by BM3D (`hyde.bm3d.bm3d`: ``patch x patch`` blocks, matched within
     ``search_radius`` pixels, reference blocks every ``step`` pixels) and the cube is E Z,
     un-whitened. BM3D's own block is 8 x 8; 4 x 4 blocks were 0.4-0.5 dB better on generated
     128 x 128 x 64 cubes at sigma = 0.02, 0.05 and 0.1 (abundance maps with sharp edges), and

@@ -48,7 +48,7 @@ def save_model(model, path) -> None:
 
 
 def load_model(path, device="cpu"):
-    """Load weights saved by :func:`save_model` onto ``device`` (CPU-only machines included)."""
+    """Load weights saved by `save_model` onto ``device`` (CPU-only machines included)."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"weights {str(path)!r} is not a file")
