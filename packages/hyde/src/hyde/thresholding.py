@@ -7,7 +7,8 @@ import torch
 
 def soft_threshold(x: torch.Tensor, threshold) -> torch.Tensor:
     """``sign(x) * max(|x| - threshold, 0)``; ``threshold`` may broadcast against ``x``."""
-    threshold = torch.as_tensor(threshold, dtype=x.dtype, device=x.device)
+    if not isinstance(threshold, (int, float)):  # a number clamps twice as fast as a tensor
+        threshold = torch.as_tensor(threshold, dtype=x.dtype, device=x.device)
     return x - torch.clamp(x, -threshold, threshold)  # the same, in two passes instead of four
 
 
