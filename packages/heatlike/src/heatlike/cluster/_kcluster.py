@@ -34,6 +34,16 @@ def squared_distances(x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     return torch.cdist(x, c, compute_mode="donot_use_mm_for_euclid_dist") ** 2
 
 
+def cluster_sizes(rows: LocalRows, labels, old_labels, k: int) -> torch.Tensor:
+    """(k + 1,) int64 over all ranks: the rows of each cluster, then how many labels changed
+    (one allreduce)."""
+    sizes = torch.zeros(k + 1, dtype=torch.int64)
+    sizes[:k].index_add_(0, labels, torch.ones_like(labels))
+    sizes[k] = (labels != old_labels).sum()
+    rows.allreduce(sizes)
+    return sizes
+
+
 def manhattan_distances(x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     """L1 distances (rows of x, rows of c)."""
     return torch.cdist(x, c, p=1.0)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from ..spatial._rows import LocalRows
-from ._kcluster import _KCluster, manhattan_distances
+from ._kcluster import _KCluster, cluster_sizes, manhattan_distances
 from ._order import group_medians
 
 __all__ = ["KMedians"]
@@ -70,10 +70,7 @@ class KMedians(_KCluster):
 
     def _update(self, rows: LocalRows, labels, old_labels, centres):
         k = centres.shape[0]
-        sizes = torch.zeros(k + 1, dtype=torch.int64)
-        sizes[:k].index_add_(0, labels, torch.ones_like(labels))
-        sizes[k] = (labels != old_labels).sum()
-        rows.allreduce(sizes)
+        sizes = cluster_sizes(rows, labels, old_labels, k)
         medians = group_medians(rows, labels, k, sizes[:k])
         new = torch.where(sizes[:k, None] > 0, medians.to(centres.dtype), centres)
         return new, int(sizes[k])

@@ -8,7 +8,7 @@ import torch
 import hpc_comm as hc
 
 from ..spatial._rows import LocalRows
-from ._kcluster import _KCluster, manhattan_distances
+from ._kcluster import _KCluster, cluster_sizes, manhattan_distances
 from ._order import group_medians
 
 __all__ = ["KMedoids"]
@@ -67,10 +67,7 @@ class KMedoids(_KCluster):
 
     def _update(self, rows: LocalRows, labels, old_labels, centres):
         k = centres.shape[0]
-        sizes = torch.zeros(k + 1, dtype=torch.int64)
-        sizes[:k].index_add_(0, labels, torch.ones_like(labels))
-        sizes[k] = (labels != old_labels).sum()
-        rows.allreduce(sizes)
+        sizes = cluster_sizes(rows, labels, old_labels, k)
         medians = group_medians(rows, labels, k, sizes[:k]).to(centres.dtype)
         nearest = _nearest_members(rows, labels, medians, k)
         medoids = rows.rows_at(nearest.clamp(max=rows.n - 1))
