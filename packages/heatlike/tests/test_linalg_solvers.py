@@ -52,6 +52,9 @@ def test_cg_rejects_bad_arguments_on_every_rank(comm):
         ht.linalg.cg(A, np.zeros(4), ht.zeros(4))
     with pytest.raises(ValueError, match="tol must be a non-negative number"):
         ht.linalg.cg(A, ht.zeros(4), ht.zeros(4), tol=-1.0)
+    for bad in (True, -1, 2.5):
+        with pytest.raises(ValueError, match="maxiter must be a non-negative int"):
+            ht.linalg.cg(A, ht.zeros(4), ht.zeros(4), maxiter=bad)
 
 
 @pytest.mark.parametrize("split", [None, 0, 1])

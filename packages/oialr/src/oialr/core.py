@@ -163,7 +163,7 @@ def _old_weights(module: nn.Module) -> list[torch.Tensor]:
 def _empty_lowrank(module: nn.Module, factorized) -> nn.Module:
     """The low-rank replacement of ``module`` with zero factors (filled in by the caller)."""
     if isinstance(module, nn.MultiheadAttention):
-        return LowRankMultiheadAttention(module, factorized, decompose=False)
+        return LowRankMultiheadAttention(module, decompose=False)
     if isinstance(module, nn.Linear):
         w = module.weight
         new = LowRankLinear(

@@ -308,11 +308,12 @@ class LowRankMultiheadAttention(nn.Module):
     become ``q_proj``, ``k_proj``, ``v_proj``. ``out_proj`` is a `LowRankLinear`. The
     biases (``in_proj_bias``, ``bias_k``, ``bias_v``, ``out_proj.bias``) are the original
     Parameter objects.
+
+    torch's attention kernel takes dense projection matrices, so every forward rebuilds them
+    from U S Vᵀ: the thin-factor forward (``factorized``) of `LowRankLinear` does not apply here.
     """
 
-    def __init__(
-        self, mha: nn.MultiheadAttention, factorized: bool | str = "auto", decompose: bool = True
-    ):
+    def __init__(self, mha: nn.MultiheadAttention, decompose: bool = True):
         super().__init__()
         self.embed_dim, self.kdim, self.vdim = mha.embed_dim, mha.kdim, mha.vdim
         self.num_heads, self.head_dim = mha.num_heads, mha.head_dim
@@ -333,7 +334,7 @@ class LowRankMultiheadAttention(nn.Module):
             out.in_features,
             out.out_features,
             False,
-            factorized=factorized,
+            factorized=False,
             dtype=w.dtype,
             device=w.device,
         )

@@ -64,7 +64,9 @@ def cg(A: DNDarray, b: DNDarray, x0: DNDarray, out=None, *, tol: float = 1e-10, 
     _check_vector(x0, n, "x0")
     if isinstance(tol, bool) or not isinstance(tol, (int, float)) or tol < 0:
         raise ValueError(f"tol must be a non-negative number, got {tol!r}")
-    if maxiter is not None and (not isinstance(maxiter, int) or maxiter < 0):
+    if maxiter is not None and (
+        isinstance(maxiter, bool) or not isinstance(maxiter, int) or maxiter < 0
+    ):
         raise ValueError(f"maxiter must be a non-negative int or None, got {maxiter!r}")
     limit = n if maxiter is None else maxiter
     x = x0
