@@ -37,7 +37,7 @@ def squared_distances(x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
 def cluster_sizes(rows: LocalRows, labels, old_labels, k: int) -> torch.Tensor:
     """(k + 1,) int64 over all ranks: the rows of each cluster, then how many labels changed
     (one allreduce)."""
-    sizes = torch.zeros(k + 1, dtype=torch.int64)
+    sizes = torch.zeros(k + 1, dtype=torch.int64, device=labels.device)
     sizes[:k].index_add_(0, labels, torch.ones_like(labels))
     sizes[k] = (labels != old_labels).sum()
     rows.allreduce(sizes)
@@ -244,7 +244,7 @@ def _draw(rows: LocalRows, q: torch.Tensor, uniforms: np.ndarray) -> torch.Tenso
     every rank in one more allreduce.
     """
     size = 1 if rows.comm is None else rows.comm.size
-    totals = torch.zeros(size, dtype=torch.int64)
+    totals = torch.zeros(size, dtype=torch.int64, device=q.device)
     totals[rows.rank] = q.sum()
     rows.allreduce(totals)
     grand = int(totals.sum())
@@ -256,7 +256,9 @@ def _draw(rows: LocalRows, q: torch.Tensor, uniforms: np.ndarray) -> torch.Tenso
     picked = rows.data.new_zeros((len(targets), rows.data.shape[1]))
     for i, t in enumerate(targets):
         if start <= t < start + mine:
-            local = int(torch.searchsorted(cumulative, torch.tensor(t - start), right=True))
+            local = int(
+                torch.searchsorted(cumulative, cumulative.new_tensor(t - start), right=True)
+            )
             picked[i] = rows.data[local]
     return rows.allreduce(picked)
 

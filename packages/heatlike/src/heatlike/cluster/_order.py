@@ -29,9 +29,9 @@ def values_of(keys: torch.Tensor) -> torch.Tensor:
 
 
 def _key_range(keys: torch.Tensor, rows) -> tuple[int, int]:
-    low = keys.min() if keys.numel() else torch.tensor(_INT64.max)
+    low = keys.min() if keys.numel() else keys.new_tensor(_INT64.max)
     # an empty block's sentinel is min + 1 so that its negation fits int64
-    high = keys.max() if keys.numel() else torch.tensor(_INT64.min + 1)
+    high = keys.max() if keys.numel() else keys.new_tensor(_INT64.min + 1)
     bounds = torch.stack([low, -high]).to(torch.int64)
     rows.allreduce(bounds, hc.MIN)
     return int(bounds[0]), -int(bounds[1])
@@ -101,8 +101,8 @@ def group_order_statistics(rows, groups: torch.Tensor, n_groups: int, ranks: tor
     """
     keys = sortable_keys(rows.data)
     low, high = _key_range(keys, rows)
-    lo = torch.full(ranks.shape, low, dtype=torch.int64)
-    hi = torch.full(ranks.shape, high, dtype=torch.int64)
+    lo = torch.full(ranks.shape, low, dtype=torch.int64, device=keys.device)
+    hi = torch.full(ranks.shape, high, dtype=torch.int64, device=keys.device)
     sorted_keys = _sorted_by_group(keys, groups.long(), n_groups)
     # invariant: the answer, the smallest key with more than ``rank`` values at or below it,
     # lies in [lo, hi]

@@ -80,10 +80,10 @@ def _nearest_members(rows: LocalRows, labels, targets, k: int) -> torch.Tensor:
     lowest index on ties, ``rows.n`` for an empty cluster."""
     x = rows.data
     dist = (x - targets[labels]).abs().sum(1).to(torch.float64)
-    best = torch.full((k,), float("inf"), dtype=torch.float64)
+    best = torch.full((k,), float("inf"), dtype=torch.float64, device=x.device)
     best.scatter_reduce_(0, labels, dist, reduce="amin")
     rows.allreduce(best, hc.MIN)
-    index = torch.full((k,), rows.n, dtype=torch.int64)
+    index = torch.full((k,), rows.n, dtype=torch.int64, device=x.device)
     at_best = dist == best[labels]
     index.scatter_reduce_(0, labels[at_best], rows.global_indices()[at_best], reduce="amin")
     return rows.allreduce(index, hc.MIN)

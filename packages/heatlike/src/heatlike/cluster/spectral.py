@@ -120,7 +120,7 @@ class Spectral(Params):
             similarity = cdist(x, quadratic_expansion=True)
         s = similarity.larray
         offset = similarity.offset if similarity.split == 0 else 0
-        rows = torch.arange(s.shape[0])
+        rows = torch.arange(s.shape[0], device=s.device)
         s[rows, rows + offset] = 0.0
         if self.laplacian == "eNeighbour":
             keep = s < self.threshold if self.boundary == "upper" else s > self.threshold

@@ -130,7 +130,7 @@ class PCA:
         if isinstance(self.n_components, int):
             return min(self.n_components, available)
         ratios = torch.cumsum(variances.double(), 0) / total_var
-        k = int(torch.searchsorted(ratios, torch.tensor([self.n_components]), right=True)) + 1
+        k = int(torch.searchsorted(ratios, ratios.new_tensor([self.n_components]), right=True)) + 1
         return min(k, available)
 
     def transform(self, X: DNDarray) -> DNDarray:

@@ -211,12 +211,12 @@ def trace(x: DNDarray, offset: int = 0, axis1: int = 0, axis2: int = 1, dtype=No
         raise ValueError("out is not applicable for a 2-d x (the trace is a number)")
     others = [a for a in range(x.ndim) if a not in (a1, a2)]
     local = x.larray.permute(*others, a1, a2)
-    rows = torch.arange(local.shape[-2]) + (x.offset if x.split == a1 else 0)
-    cols = torch.arange(local.shape[-1]) + (x.offset if x.split == a2 else 0)
+    rows = torch.arange(local.shape[-2], device=local.device) + (x.offset if x.split == a1 else 0)
+    cols = torch.arange(local.shape[-1], device=local.device) + (x.offset if x.split == a2 else 0)
     on_diagonal = (cols[None, :] - rows[:, None]) == offset
     if dtype is not None:
         local = local.to(types.canonical_heat_type(dtype).torch_type())
-    sums = torch.where(on_diagonal, local, torch.zeros((), dtype=local.dtype)).sum((-2, -1))
+    sums = torch.where(on_diagonal, local, local.new_zeros(())).sum((-2, -1))
     sums = sums.to(local.dtype)
     shape = tuple(x.gshape[a] for a in others)
     if x.split in (a1, a2):

@@ -103,7 +103,7 @@ class Lasso:
             w = self._descend_on_gram(columns, residual, n, comm)
         else:
             w = self._descend_on_residual(columns, residual, n, comm)
-        coef = torch.tensor(w, dtype=dtype)
+        coef = torch.tensor(w, dtype=dtype, device=x.larray.device)
         self.intercept_ = y_mean - float((x_mean.to(torch.float64) * coef.double()).sum())
         self.coef_ = DNDarray._make(coef, (len(w),), None, x.comm, x.device)
         return self

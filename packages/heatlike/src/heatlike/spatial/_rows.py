@@ -115,7 +115,11 @@ def moments(local: torch.Tensor, comm, groups: torch.Tensor | None = None, n_gro
     rank holds whole. Returns (counts (g,), means (g, f), m2 (g, f)).
     """
     t = local.to(torch.float64)
-    groups = torch.zeros(t.shape[0], dtype=torch.int64) if groups is None else groups.long()
+    groups = (
+        torch.zeros(t.shape[0], dtype=torch.int64, device=t.device)
+        if groups is None
+        else groups.long()
+    )
     f = t.shape[1]
     sums = torch.zeros(n_groups, f + 1, dtype=torch.float64, device=t.device)
     sums[:, :f].index_add_(0, groups, t)
