@@ -10,11 +10,15 @@ For allreduce (SUM, in place), bcast (from rank 0, in place) and allgather, at m
 
 * the anchor: mpi4py's buffer methods on NumPy arrays on ``MPI.COMM_WORLD``
   (``Allreduce(MPI.IN_PLACE, a)``, ``Bcast(a, 0)``, ``Allgather(a, out)`` into a preallocated
-  ``out``), and
-* hpc-comm: ``comm.allreduce(x)``, ``comm.bcast(x, 0)``, ``comm.allgather(x)`` on the world
-  communicator ``hpc_comm.world()``, where ``x`` is allocated by torch (``torch.zeros``) as in
-  user code; optionally also on a tensor that wraps NumPy-allocated memory
-  (``torch.from_numpy``), which separates hpc-comm's own cost from the memory torch hands out.
+  ``out``), where ``a`` and ``out`` are NumPy views (``x.numpy()``) of the very memory hpc-comm
+  is handed, and
+* hpc-comm: ``comm.allreduce(x)``, ``comm.bcast(x, 0)``, ``comm.allgather(x, out=...)`` on the
+  world communicator ``hpc_comm.world()``, where ``x`` is allocated by torch (``torch.zeros``)
+  as in user code;
+* optionally (``--own-memory``, on by default) mpi4py again on NumPy arrays of its own
+  (``np.empty``, then written): two equal calls on two buffers differ at large sizes by where
+  the kernel put the pages (measured here: up to 50 % at 16 MiB between two NumPy arrays), so
+  the goal compares the libraries on the same memory and this column shows the placement effect.
 
 The variants are interleaved: each round times one block of back-to-back calls of every variant
 (order reversed every other round), so load from other processes hits all of them alike; a block
@@ -49,7 +53,7 @@ BIG_RATIO = 1.05
 SMALL = 8  # at this size the latency goal applies
 SMALL_ADDED_US = 10.0
 
-VARIANTS = ("mpi4py", "hpc-comm", "hpc-comm/np")
+VARIANTS = ("mpi4py", "hpc-comm", "mpi4py/own")
 
 
 def parse_args(argv=None):
@@ -95,10 +99,10 @@ def parse_args(argv=None):
         help="a short run: 4 sizes, 5 rounds, a quarter of the calls per block, no sweep",
     )
     parser.add_argument(
-        "--numpy-memory",
+        "--own-memory",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="also time hpc-comm on torch.from_numpy tensors (NumPy-allocated memory)",
+        help="also time mpi4py on NumPy arrays of its own (the effect of buffer placement)",
     )
     parser.add_argument(
         "--sweep",
@@ -143,8 +147,8 @@ def parse_args(argv=None):
 
 
 def block_iterations(nbytes: int, quick: bool) -> tuple[int, int]:
-    """(timed calls, warm-up calls) of one block: about 16 MiB of messages, 3 to 1000 calls."""
-    n = max(3, min(1000, 16 * MiB // nbytes))
+    """(timed calls, warm-up calls) of one block: about 64 MiB of messages, 5 to 1000 calls."""
+    n = max(5, min(1000, 64 * MiB // nbytes))
     if quick:
         n = max(2, n // 4)
     return n, max(1, n // 10)
@@ -173,40 +177,43 @@ class Timer:
         return self.world.allreduce(elapsed / iterations, op=MPI.MAX) * 1e6
 
 
-def make_calls(op: str, nbytes: int, comm, world, numpy_memory: bool) -> dict:
-    """The variants of ``op`` at ``nbytes``, each a zero-argument callable, buffers preallocated."""
+def make_calls(op: str, nbytes: int, comm, world, own_memory: bool) -> dict:
+    """The variants of ``op`` at ``nbytes``, each a zero-argument callable, buffers preallocated:
+    mpi4py and hpc-comm share one torch-allocated buffer (mpi4py through a NumPy view of it),
+    ``mpi4py/own`` has NumPy arrays of its own."""
     import numpy as np
     import torch
     from mpi4py import MPI
 
     def written(count):
-        # np.zeros maps the kernel's shared zero page until the memory is first written; a bcast
-        # root that only reads it would never touch RAM. Write every page, as torch.zeros does.
+        # np.empty maps no memory until it is first written (and np.zeros maps the kernel's zero
+        # page, which a bcast root would only read): write every page, as torch.zeros does.
         arr = np.empty(count, dtype=np.float32)
         arr.fill(0.0)
         return arr
 
     n = nbytes // 4
-    a = written(n)
     x = torch.zeros(n, dtype=torch.float32)
-    xn = torch.from_numpy(written(n))
+    a = x.numpy()
+    own = written(n)
     calls = {}
     if op == "allreduce":
         calls["mpi4py"] = lambda: world.Allreduce(MPI.IN_PLACE, a, MPI.SUM)
         calls["hpc-comm"] = lambda: comm.allreduce(x)
-        calls["hpc-comm/np"] = lambda: comm.allreduce(xn)
+        calls["mpi4py/own"] = lambda: world.Allreduce(MPI.IN_PLACE, own, MPI.SUM)
     elif op == "bcast":
         calls["mpi4py"] = lambda: world.Bcast(a, 0)
         calls["hpc-comm"] = lambda: comm.bcast(x, 0)
-        calls["hpc-comm/np"] = lambda: comm.bcast(xn, 0)
+        calls["mpi4py/own"] = lambda: world.Bcast(own, 0)
     else:
-        out = written(n * world.Get_size())
-        calls["mpi4py"] = lambda: world.Allgather(a, out)
         gathered = torch.zeros(n * world.Get_size(), dtype=torch.float32)
+        out = gathered.numpy()
+        own_out = written(n * world.Get_size())
+        calls["mpi4py"] = lambda: world.Allgather(a, out)
         calls["hpc-comm"] = lambda: comm.allgather(x, out=gathered)
-        calls["hpc-comm/np"] = lambda: comm.allgather(xn, out=torch.from_numpy(out))
-    if not numpy_memory:
-        del calls["hpc-comm/np"]
+        calls["mpi4py/own"] = lambda: world.Allgather(own, own_out)
+    if not own_memory:
+        del calls["mpi4py/own"]
     return calls
 
 
@@ -220,11 +227,11 @@ def quartiles(values):
 def measure(args, comm, world, log) -> list[dict]:
     timer = Timer(world)
     stat = statistics.median if args.stat == "median" else min
-    barriers = {"mpi4py": world.Barrier, "hpc-comm": comm.barrier, "hpc-comm/np": comm.barrier}
+    barriers = {"mpi4py": world.Barrier, "hpc-comm": comm.barrier, "mpi4py/own": world.Barrier}
     results = []
     for op in args.ops:
         for nbytes in args.sizes:
-            calls = make_calls(op, nbytes, comm, world, args.numpy_memory)
+            calls = make_calls(op, nbytes, comm, world, args.own_memory)
             iterations, warmup = block_iterations(nbytes, args.quick)
             times = {name: [] for name in calls}
             names = list(calls)
@@ -239,9 +246,8 @@ def measure(args, comm, world, log) -> list[dict]:
             row["ratio"] = row["hpc-comm"] / row["mpi4py"]
             row["added"] = row["hpc-comm"] - row["mpi4py"]
             row["ratio_q1"], row["ratio_q3"] = quartiles(ratios)
-            if "hpc-comm/np" in times:
-                row["ratio_np"] = row["hpc-comm/np"] / row["mpi4py"]
-                row["added_np"] = row["hpc-comm/np"] - row["mpi4py"]
+            if "mpi4py/own" in times:
+                row["placement"] = row["mpi4py/own"] / row["mpi4py"]
             row["goal"], row["result"] = check_goal(row)
             results.append(row)
             log(format_row(row))
@@ -262,14 +268,14 @@ def fmt(value: float) -> str:
     return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
 
-def headers(numpy_memory: bool) -> list[str]:
+def headers(own_memory: bool) -> list[str]:
     cols = ["op", "size", "mpi4py µs", "hpc-comm µs", "ratio", "added µs", "ratio IQR"]
-    if numpy_memory:
-        cols += ["hpc-comm/np µs", "ratio/np"]
+    if own_memory:
+        cols += ["mpi4py/own µs", "own/shared"]
     return [*cols, "goal", "result"]
 
 
-def cells(row, numpy_memory: bool) -> list[str]:
+def cells(row, own_memory: bool) -> list[str]:
     from hpc_comm.bench import format_size
 
     out = [
@@ -281,18 +287,18 @@ def cells(row, numpy_memory: bool) -> list[str]:
         f"{row['added']:+.1f}",
         f"{row['ratio_q1']:.2f}-{row['ratio_q3']:.2f}",
     ]
-    if numpy_memory:
-        out += [fmt(row["hpc-comm/np"]), f"{row['ratio_np']:.3f}"]
+    if own_memory:
+        out += [fmt(row["mpi4py/own"]), f"{row['placement']:.3f}"]
     return [*out, row["goal"] or "—", row["result"] or "—"]
 
 
 def format_row(row) -> str:
-    c = cells(row, "hpc-comm/np" in row)
+    c = cells(row, "mpi4py/own" in row)
     return "  ".join(c)
 
 
-def text_table(rows, numpy_memory: bool) -> str:
-    table = [headers(numpy_memory), *[cells(r, numpy_memory) for r in rows]]
+def text_table(rows, own_memory: bool) -> str:
+    table = [headers(own_memory), *[cells(r, own_memory) for r in rows]]
     widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
     lines = [
         "  ".join(c.rjust(w) if i > 1 else c.ljust(w) for i, (c, w) in enumerate(zip(line, widths)))
@@ -302,11 +308,11 @@ def text_table(rows, numpy_memory: bool) -> str:
     return "\n".join(lines)
 
 
-def markdown_table(rows, numpy_memory: bool) -> str:
-    head = headers(numpy_memory)
+def markdown_table(rows, own_memory: bool) -> str:
+    head = headers(own_memory)
     align = ["---" if h in ("op", "goal", "result") else "---:" for h in head]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(align) + "|"]
-    lines += ["| " + " | ".join(cells(r, numpy_memory)) + " |" for r in rows]
+    lines += ["| " + " | ".join(cells(r, own_memory)) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -384,19 +390,20 @@ def markdown(args, env, rows, sweep_rows) -> str:
         "",
         "## hpc-comm against mpi4py",
         "",
-        "mpi4py: buffer methods on NumPy float32 arrays on `MPI.COMM_WORLD` (`Allreduce(IN_PLACE)`,"
-        " `Bcast`, `Allgather` into a preallocated array). hpc-comm: `allreduce`, `bcast`, "
-        "`allgather` on `hpc_comm.world()` with float32 tensors from `torch.zeros`; "
-        "`hpc-comm/np` is the same call on a tensor wrapping NumPy-allocated memory "
-        "(`torch.from_numpy`), which tells hpc-comm's own cost apart from the effect of where "
-        "torch puts large buffers. `ratio` is hpc-comm/mpi4py, `added` the difference, "
+        "hpc-comm: `allreduce`, `bcast`, `allgather` on `hpc_comm.world()` with float32 tensors "
+        "from `torch.zeros`. mpi4py: buffer methods on `MPI.COMM_WORLD` (`Allreduce(IN_PLACE)`, "
+        "`Bcast`, `Allgather` into a preallocated array) on NumPy views (`x.numpy()`) of the "
+        "same memory, so that the two libraries move the same pages. `mpi4py/own` is mpi4py on "
+        "NumPy arrays of its own: at large sizes two equal calls on two buffers differ by where "
+        "the kernel placed the pages, and `own/shared` (mpi4py/own over mpi4py) shows how much "
+        "that alone moves a row. `ratio` is hpc-comm/mpi4py, `added` the difference, "
         "`ratio IQR` the interquartile range of the per-round ratios (how noisy the machine "
         "was). Sizes are bytes per rank; both `allgather`s fill a preallocated result "
         "(hpc-comm's `out=`). hpc-comm is imported before torch, so torch puts large "
         "tensors on transparent huge pages as NumPy does (`THP_MEM_ALLOC_ENABLE`, see the "
         "setup table). All buffers are written before timing "
         "(an untouched `np.zeros` array reads as the kernel's zero page, which flatters a "
-        "bcast root).",
+        "bcast root). A block is at least 5 calls and about 64 MiB of messages.",
         "",
         f"Goals: from {bench.format_size(BIG)} up ratio <= {BIG_RATIO}; at {SMALL} B added "
         f"latency < {SMALL_ADDED_US:g} µs. Result: {len(checked) - len(missed)} of "
@@ -407,7 +414,7 @@ def markdown(args, env, rows, sweep_rows) -> str:
             else "."
         ),
         "",
-        markdown_table(rows, args.numpy_memory),
+        markdown_table(rows, args.own_memory),
     ]
     if sweep_rows:
         out += [
@@ -468,7 +475,7 @@ def main(argv=None) -> int:
         log("warning: HPC_COMM_CHECK is on; every hpc-comm call adds a header exchange")
     log(
         f"{world.Get_size()} ranks, {args.rounds} rounds, {args.stat}; "
-        + "  ".join(headers(args.numpy_memory))
+        + "  ".join(headers(args.own_memory))
     )
     rows = measure(args, comm, world, log)
     sweep_rows = []
@@ -479,7 +486,7 @@ def main(argv=None) -> int:
     if rank0:
         if args.output:  # first, so a closed stdout (| head) cannot lose the measurement
             write_atomically(args.output, markdown(args, env, rows, sweep_rows))
-        print(text_table(rows, args.numpy_memory))
+        print(text_table(rows, args.own_memory))
         if sweep_rows:
             print()
             print(bench.format_table(sweep_rows))

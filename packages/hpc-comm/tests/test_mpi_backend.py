@@ -88,6 +88,81 @@ def test_contiguous_tensors_are_handed_over_by_address(comm):
     assert sum(t.copies.values()) == 0
 
 
+def _refuse_general_path(monkeypatch):
+    """Make the general (checked, accounted) bcast / allreduce / allgather raise when reached,
+    so a call that succeeds took the mpi backend's fast path."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the general path was taken")
+
+    for name in ("bcast", "allreduce", "allgather"):
+        monkeypatch.setattr(hc.Communicator, name, refuse)
+
+
+FAST_DTYPES = [
+    torch.float32,
+    torch.float64,
+    torch.int32,
+    torch.int64,
+    torch.uint8,
+    torch.complex128,
+]
+
+
+@pytest.mark.parametrize("dtype", FAST_DTYPES, ids=str)
+def test_fast_paths_equal_numpy_for_every_native_dtype(comm, monkeypatch, dtype):
+    assert comm.backend == "mpi"
+    shape = (5, 3)  # a 2-d tensor: the fast path sends it flat
+    parts = [to_numpy(rank_tensor(r, shape, dtype, seed=3)) for r in range(comm.size)]
+    ops = [hc.SUM, hc.MAX, "sum"] if not dtype.is_complex else [hc.SUM, "sum"]
+    for op in ops:  # the first use of a (op, dtype) pair takes the general path and is cached
+        comm.allreduce(rank_tensor(comm.rank, shape, dtype), op)
+    _refuse_general_path(monkeypatch)
+    for op in ops:
+        x = rank_tensor(comm.rank, shape, dtype, seed=3)
+        assert comm.allreduce(x, op) is x
+        np.testing.assert_array_equal(to_numpy(x), numpy_reduce(parts, hc.ReduceOp(op)))
+    y = rank_tensor(comm.rank, shape, dtype, seed=3)
+    assert comm.bcast(y, root=comm.size - 1) is y
+    np.testing.assert_array_equal(to_numpy(y), parts[-1])
+    out = torch.empty((5 * comm.size, 3), dtype=dtype)
+    assert comm.allgather(rank_tensor(comm.rank, shape, dtype, seed=3), out=out) is out
+    np.testing.assert_array_equal(to_numpy(out), np.concatenate(parts))
+
+
+def test_fast_path_is_declined_where_the_general_path_has_work(comm):
+    """Checks, accounting, copies, half-precision reductions, empty and over-long messages, bad
+    arguments and freed communicators all go through the general path, with its results and
+    errors."""
+    from hpc_comm import _mpi
+
+    x = torch.ones(4, dtype=torch.float32)
+    assert _mpi.MPICommunicator._fast_spec(comm, x) == (4, _mpi._mpi_type(torch.float32), 16)
+    declined = [
+        torch.ones(4, 2).t(),  # not contiguous
+        torch.ones(4, dtype=torch.float16),  # reduced by a user-defined op
+        torch.ones(4, dtype=torch.bool),
+        torch.ones(0),
+        torch.nn.Parameter(torch.ones(4)),  # a subclass is fine ...
+    ]
+    specs = [_mpi.MPICommunicator._fast_spec(comm, t) for t in declined]
+    assert specs[:4] == [None] * 4 and specs[4] is not None  # ... and takes the fast path
+    with hc.traffic() as t:
+        comm.allreduce(x)
+    assert t.calls["allreduce"] == 1 and t.bytes_sent["allreduce"] == 16
+    np.testing.assert_array_equal(x.numpy(), np.full(4, comm.size, np.float32))
+    with pytest.raises(ValueError, match="root"):
+        comm.bcast(x, root=comm.size)
+    with pytest.raises(TypeError, match="root must be an int"):
+        comm.bcast(x, root=True)
+    with pytest.raises(ValueError, match="out must be a contiguous"):
+        comm.allgather(x, out=torch.empty(4 * comm.size + 1))
+    y = torch.arange(6, dtype=torch.float32).reshape(2, 3).t()  # non-contiguous: copied back
+    comm.allreduce(y)
+    expected = np.arange(6, dtype=np.float32).reshape(2, 3).T * comm.size
+    np.testing.assert_array_equal(y.numpy(), expected)
+
+
 @pytest.mark.bigmem
 def test_message_over_two_to_the_31_elements(comm):
     n = 2**31 + 3

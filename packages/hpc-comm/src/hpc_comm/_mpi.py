@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import sys
 import warnings
 
 from mpi4py import MPI
@@ -23,6 +24,7 @@ from .communicator import (
     Communicator,
     Request,
     Status,
+    _reduction_for,
     movement_only_dtypes,
     offsets,
 )
@@ -43,6 +45,20 @@ _PREDEFINED = {
     ReduceOp.BOR: MPI.BOR,
 }
 _BOOL_OPS = {ReduceOp.BAND: MPI.LAND, ReduceOp.BOR: MPI.LOR}
+_FAST_TYPES: dict = {}  # dtype -> (MPI datatype, item size) for the fast paths
+_FAST_OPS: dict = {}  # (op as passed, dtype) -> MPI op, filled by the first general-path call
+_TENSOR: list = []  # torch.Tensor, once torch is loaded
+
+
+def _fill_fast_types() -> None:
+    import torch
+
+    _TENSOR.append(torch.Tensor)
+    for dtype in (
+        torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64,
+        torch.float32, torch.float64, torch.complex64, torch.complex128,
+    ):  # fmt: skip
+        _FAST_TYPES[dtype] = (_mpi_type(dtype), dtype.itemsize)
 
 
 def _mpi_type(dtype):
@@ -216,6 +232,84 @@ class MPICommunicator(Communicator):
         if self._aux is None:
             self._aux = self._comm.Dup()
         return self._aux
+
+    # -- fast paths of the three most frequent collectives
+    # A CPU, contiguous, non-empty tensor of a dtype MPI reduces natively, with ``check`` and
+    # traffic accounting off, goes straight to MPI: the general path's Python preamble costs
+    # about 2 µs per call, and on MiB messages its effect on the two ranks' pipelining was 5-15%
+    # of the call. Everything else (and every error) takes the general path.
+    def _fast_spec(self, tensor):
+        """(element count, MPI datatype, bytes) when ``tensor`` may take a fast path, else None."""
+        if self.check or self._freed or _traffic._active:
+            return None
+        try:
+            spec = _FAST_TYPES[tensor.dtype]
+        except (KeyError, AttributeError, TypeError):
+            if _FAST_TYPES or "torch" not in sys.modules:
+                return None
+            _fill_fast_types()
+            return self._fast_spec(tensor)
+        if not isinstance(tensor, _TENSOR[0]) or not tensor.is_cpu or not tensor.is_contiguous():
+            return None
+        n = tensor.numel()
+        if n == 0 or n > MAX_COUNT:
+            return None
+        return n, spec[0], n * spec[1]
+
+    def bcast(self, tensor, root: int = 0):
+        spec = self._fast_spec(tensor)
+        if spec is None or root.__class__ is not int or not 0 <= root < self._size:
+            return super().bcast(tensor, root)
+        n, t, nbytes = spec
+        self._comm.Bcast([_fromaddress(tensor.data_ptr(), nbytes), n, t], root)
+        return tensor
+
+    bcast.__doc__ = Communicator.bcast.__doc__
+
+    def allreduce(self, tensor, op=ReduceOp.SUM):
+        spec = self._fast_spec(tensor)
+        try:
+            mop = _FAST_OPS[op, tensor.dtype] if spec is not None else None
+        except (KeyError, TypeError):  # first use of this pair, or an unhashable op
+            mop = None
+        if mop is None:
+            result = super().allreduce(tensor, op)
+            if spec is not None:  # the general path accepted the pair: remember its MPI op
+                _FAST_OPS[op, tensor.dtype] = _mpi_op(_reduction_for(op, tensor), tensor.dtype)
+            return result
+        n, t, nbytes = spec
+        self._comm.Allreduce(MPI.IN_PLACE, [_fromaddress(tensor.data_ptr(), nbytes), n, t], mop)
+        return tensor
+
+    allreduce.__doc__ = Communicator.allreduce.__doc__
+
+    def allgather(self, tensor, dim: int = 0, out=None):
+        spec = self._fast_spec(tensor)
+        if spec is None or out is None or dim.__class__ is not int or dim != 0:
+            return super().allgather(tensor, dim, out)
+        n, t, nbytes = spec
+        size = self._size
+        if (
+            n * size > MAX_COUNT
+            or not isinstance(out, _TENSOR[0])
+            or out.dtype is not tensor.dtype
+            or not out.is_cpu
+            or not out.is_contiguous()
+            or out.numel() != n * size
+            or out.dim() != tensor.dim()
+            or (
+                tensor.dim() > 1
+                and (out.shape[0] != tensor.shape[0] * size or out.shape[1:] != tensor.shape[1:])
+            )
+        ):
+            return super().allgather(tensor, dim, out)
+        self._comm.Allgather(
+            [_fromaddress(tensor.data_ptr(), nbytes), n, t],
+            [_fromaddress(out.data_ptr(), nbytes * size), n, t],  # n from each rank
+        )
+        return out
+
+    allgather.__doc__ = Communicator.allgather.__doc__
 
     # -- collectives
     def _barrier(self) -> None:
