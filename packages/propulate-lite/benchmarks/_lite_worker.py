@@ -1,6 +1,7 @@
 """One propulate-lite run under mpiexec; rank 0 prints a JSON line with the measurements."""
 
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -42,6 +43,7 @@ def main(name, evals, seed, sleep_ms, kind="ga", dim=2):
     loss_seconds = max(comm.allgather_obj(objective.seconds))
     if comm.rank == 0:
         print(json.dumps({"wall": wall, "best": best, "loss_seconds": loss_seconds}))
+        shutil.rmtree(folder, ignore_errors=True)  # after the last read of the checkpoint
 
 
 if __name__ == "__main__":

@@ -180,8 +180,9 @@ processes sharing a `JournalFileBackend` storage: Optuna's parallel setup), all 
 2 processes**, on the 2-D sphere, Rosenbrock and Rastrigin functions, with the same budget of
 evaluations. Propulate and propulate-lite use their default propagator with pop_size 4
 (2 x ranks); `propulate-lite-cmaes` is propulate-lite with its CMA-ES propagator. Both
-write a checkpoint (Propulate: its pickle per generation; propulate-lite: its append-only HDF5,
-flushed after every evaluation).
+write a checkpoint with their default settings (Propulate: its pickle per generation;
+propulate-lite: every evaluated individual written at once to a binary journal, appended to
+its HDF5 file at most once a second, `checkpoint_interval=1.0`: a killed run loses nothing).
 
 ## Setup
 

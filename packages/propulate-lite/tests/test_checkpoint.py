@@ -155,3 +155,92 @@ def _solo():
 
     world = hc.world()
     return world if world.size == 1 else world.split(world.rank)
+
+
+JOURNALED_KILLED_RUN = KILLED_RUN.replace(
+    "generations=100, checkpoint_path",
+    "generations=100, checkpoint_interval=3600.0, checkpoint_path",
+)
+
+
+def test_a_killed_run_recovers_from_the_journal_what_the_hdf5_file_had_not_taken_yet(tmp_path):
+    import h5py
+
+    from propulate_lite import checkpoint as ckpt
+
+    script = tmp_path / "run.py"
+    script.write_text(JOURNALED_KILLED_RUN)
+    evaluated = tmp_path / "evaluated.jsonl"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "MPI", "HYDRA"))}
+    env["HPC_COMM_BACKEND"] = "self"
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "ckpt"), str(evaluated)],
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 9
+    (file,) = ckpt.existing_files(tmp_path / "ckpt")
+    with h5py.File(
+        file, "r", swmr=True
+    ) as f:  # an hour between appends: the HDF5 file holds nothing yet
+        assert f["individuals"].shape[0] == 0
+    journal = ckpt.journal_path(file, "individuals")
+    with journal.open("ab") as f:
+        f.write(b"\x01" * 5)  # a row cut short by the kill is dropped
+    logged = [json.loads(line) for line in evaluated.read_text().splitlines()]
+    resumed = Propulator(
+        SPHERE.loss,
+        get_default_propagator(4, SPHERE.limits, rng=0),
+        comm=_solo(),
+        generations=0,
+        checkpoint_path=tmp_path / "ckpt",
+        resume=True,
+    )
+    restored = sorted(((i.loss, dict(i)) for i in resumed.population), key=lambda r: r[0])
+    assert restored == sorted(((value, params) for params, value in logged), key=lambda r: r[0])
+
+
+def test_a_record_both_in_the_file_and_in_the_journal_is_read_once(tmp_path):
+    from propulate_lite import checkpoint as ckpt
+    from propulate_lite.space import SearchSpace
+
+    space = SearchSpace(SPHERE.limits)
+    writer = ckpt.CheckpointWriter(tmp_path, 0, 0, space, {"space": space.to_config()}, True)
+    inds = []
+    for g in range(4):
+        ind = pl.Individual({"x0": 0.1 * g, "x1": -0.2 * g})
+        ind.loss, ind.uid, ind.generation = SPHERE.loss(ind), (0, 0, g), g
+        inds.append(ind)
+    for ind in inds[:2]:
+        writer.add_individual(ind)
+    writer.flush()
+    journal = ckpt.journal_path(writer.file_path, "individuals")
+    assert journal.stat().st_size == 0  # emptied once the file has the rows
+    kept = ckpt._Journal(journal, np.float64)  # a kill between the flush and the emptying
+    for ind in inds[:3]:
+        kept.write(ckpt._row(space, ind))
+    _, read, _ = ckpt.read_records(tmp_path)
+    assert sorted(i.uid for i in read) == [(0, 0, 0), (0, 0, 1), (0, 0, 2)]
+    writer.close()
+    assert not journal.exists()
+
+
+@pytest.mark.mpi
+def test_a_finished_run_leaves_every_record_in_hdf5_and_no_journal(comm, shared_dir):
+    from propulate_lite import checkpoint as ckpt
+
+    run = Propulator(
+        SPHERE.loss,
+        propagator(comm),
+        comm=comm,
+        generations=12,
+        checkpoint_path=shared_dir,
+        checkpoint_interval=3600.0,
+    )
+    run.propulate()
+    comm.allgather_obj(None)
+    assert not list(shared_dir.glob("*.journal"))
+    _, read, _ = ckpt.read_records(shared_dir)
+    assert {i.uid for i in read} == {h[0] for h in run.population.snapshot()}
+    assert len(read) == 12 * comm.size

@@ -1,10 +1,13 @@
 """Append-only HDF5 checkpoints: one file per worker and run segment, replayed on resume.
 
 Each worker logs what it alone knows: the individuals it evaluated and the exchanges it started
-(an emigrant moved or copied to another island, a pollination victim retired). Every append is
-flushed before the worker goes on, so a killed run loses at most the evaluation in progress.
-Replaying all files rebuilds each island's population: an individual copy is present when it
-was born or received there, and active unless some event retired it (order does not matter).
+(an emigrant moved or copied to another island, a pollination victim retired). Every record
+reaches the operating system before the worker goes on, so a killed run loses at most the
+evaluation in progress: either the HDF5 file is flushed after every record, or (``journal``)
+each record is written at once, with one ``write`` call, to a plain binary journal next to the
+HDF5 file, which takes records in batches and then empties the journal. Replaying all files
+rebuilds each island's population: an individual copy is present when it was born or received
+there, and active unless some event retired it (order does not matter).
 """
 
 from __future__ import annotations
@@ -62,19 +65,32 @@ def config_mismatch(stored: dict, current: dict) -> str | None:
 
 
 class CheckpointWriter:
-    """Appends one worker's evaluated individuals and exchange events to its own HDF5 file."""
+    """Appends one worker's evaluated individuals and exchange events to its own HDF5 file.
 
-    def __init__(self, path: Path, segment: int, rank: int, space: SearchSpace, config: dict):
+    With ``journal=True`` every record also goes at once to a binary journal file (one
+    ``write`` per record, no HDF5 call), so ``flush`` may run rarely without risking a record.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        segment: int,
+        rank: int,
+        space: SearchSpace,
+        config: dict,
+        journal: bool = False,
+    ):
         import h5py
 
         self.space = space
         Path(path).mkdir(parents=True, exist_ok=True)
         self.file_path = Path(path) / f"seg{segment:04d}-worker{rank:05d}.h5"
         tmp = self.file_path.with_suffix(".h5.tmp")
+        width = len(space) + 3 + len(_META)
         with h5py.File(tmp, "w", libver="latest") as f:  # created complete, then renamed
             f.attrs["config"] = json.dumps(config)
             f.attrs["columns"] = json.dumps([*space.names, "loss", "evaltime", "timestamp", *_META])
-            _table(f, "individuals", (len(space) + 3 + len(_META),), np.float64)
+            _table(f, "individuals", (width,), np.float64)
             _table(f, "events", (_EVENT_WIDTH,), np.int64)
         os.replace(tmp, self.file_path)
         self._file = h5py.File(self.file_path, "r+", libver="latest")
@@ -82,15 +98,20 @@ class CheckpointWriter:
         # consistent after every flush: a killed worker leaves a readable file
         self._file.swmr_mode = True
         self._tables = {name: _AppendTable(self._file[name]) for name in ("individuals", "events")}
-        self._individuals: list[Individual] = []
-        self._events: list[list[int]] = []
+        self._queued: dict[str, list] = {"individuals": [], "events": []}
+        self._journals = None
+        if journal:
+            self._journals = {
+                "individuals": _Journal(journal_path(self.file_path, "individuals"), np.float64),
+                "events": _Journal(journal_path(self.file_path, "events"), np.int64),
+            }
 
     def add_individual(self, ind: Individual) -> None:
-        """Queue an evaluated individual; it is written by the next ``flush``."""
-        self._individuals.append(ind)
+        """Queue an evaluated individual for the next ``flush`` (and journal it at once)."""
+        self._add("individuals", _row(self.space, ind))
 
     def add_event(self, kind: int, ind: Individual, to_island: int, current: int) -> None:
-        """Queue an exchange of the copy ``ind``; it is written by the next ``flush``.
+        """Queue an exchange of the copy ``ind`` for the next ``flush`` (and journal it at once).
 
         Parameters
         ----------
@@ -105,27 +126,69 @@ class CheckpointWriter:
             The island-local worker responsible for the copy on ``to_island`` (-1 for
             EVENT_RETIRE).
         """
-        self._events.append([kind, *ind.uid, ind.migration_steps, ind.island, to_island, current])
+        self._add("events", [kind, *ind.uid, ind.migration_steps, ind.island, to_island, current])
+
+    def _add(self, table: str, row: list) -> None:
+        self._queued[table].append(row)
+        if self._journals is not None:
+            self._journals[table].write(row)
 
     def flush(self) -> None:
-        """Append what was added since the last flush, then flush the file."""
-        if not self._individuals and not self._events:
+        """Append what was added since the last flush, flush the file, then empty the journal."""
+        if not self._queued["individuals"] and not self._queued["events"]:
             return
-        if self._individuals:
-            inds, self._individuals = self._individuals, []
-            rows = np.array([_row(self.space, i) for i in inds], dtype=np.float64)
-            self._tables["individuals"].append(rows)
-        if self._events:
-            events, self._events = np.array(self._events, dtype=np.int64), []
-            self._tables["events"].append(events)
+        for name, rows in self._queued.items():
+            if rows:
+                self._queued[name] = []
+                self._tables[name].append(np.array(rows, dtype=self._tables[name].ds.dtype))
         self._file.flush()
+        if self._journals is not None:  # a kill before this line leaves duplicates, not gaps
+            for journal in self._journals.values():
+                journal.clear()
 
     def close(self) -> None:
-        """Flush what is queued and close the file; calling it again does nothing."""
+        """Flush what is queued, close the file and delete the journal; a second call does
+        nothing."""
         if self._file is not None:
             self.flush()
             self._file.close()
             self._file = None
+            for journal in (self._journals or {}).values():
+                journal.remove()
+
+
+def journal_path(file_path: Path, table: str) -> Path:
+    """The journal of ``table`` ("individuals" or "events") next to a worker's HDF5 file."""
+    return file_path.with_suffix(f".{table}.journal")
+
+
+class _Journal:
+    """Fixed-width binary rows, each appended with a single ``write`` to an O_APPEND file."""
+
+    def __init__(self, path: Path, dtype):
+        self.path, self.dtype = path, np.dtype(dtype)
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+
+    def write(self, row: list) -> None:
+        os.write(self._fd, np.array(row, dtype=self.dtype).tobytes())
+
+    def clear(self) -> None:
+        os.ftruncate(self._fd, 0)
+
+    def remove(self) -> None:
+        os.close(self._fd)
+        self.path.unlink(missing_ok=True)
+
+
+def _read_journal(path: Path, width: int, dtype) -> np.ndarray:
+    """The complete rows of a journal (a row cut short by a kill is dropped); none if absent."""
+    dtype = np.dtype(dtype)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        data = b""
+    count = len(data) // (width * dtype.itemsize)
+    return np.frombuffer(data[: count * width * dtype.itemsize], dtype=dtype).reshape(count, width)
 
 
 def _open_for_reading(file: Path):
@@ -187,10 +250,19 @@ def read_records(path: Path) -> tuple[SearchSpace, list[Individual], list[np.nda
 
             get_logger(__name__).warning("skipping unreadable checkpoint file %s: %s", file, exc)
             continue
-        d = len(space)
+        width = rows.shape[1]
+        journaled = _read_journal(journal_path(file, "individuals"), width, np.float64)
+        rows = np.concatenate([rows, journaled]) if len(journaled) else rows
+        journaled_events = _read_journal(journal_path(file, "events"), _EVENT_WIDTH, np.int64)
+        if len(journaled_events):  # replaying an event twice changes nothing
+            events.append(journaled_events)
+        d, seen = len(space), set()
         for row in rows:
             info = row[d + 3 :].astype(np.int64)
-            individuals.append(_individual(space, row[:d], row[d], info, row[d + 1 : d + 3]))
+            ind = _individual(space, row[:d], row[d], info, row[d + 1 : d + 3])
+            if ind.uid not in seen:  # in the file and still in the journal after a kill
+                seen.add(ind.uid)
+                individuals.append(ind)
     return space, individuals, events
 
 

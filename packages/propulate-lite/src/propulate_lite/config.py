@@ -27,7 +27,14 @@ _TOP_KEYS = {
 }
 # [propagator] kind -> the options it takes (besides "kind")
 PROPAGATOR_OPTIONS = {
-    "ga": {"pop_size", "crossover_prob", "mutation_prob", "random_init_prob", "sigma_factor"},
+    "ga": {
+        "pop_size",
+        "crossover_prob",
+        "mutation_prob",
+        "random_init_prob",
+        "sigma_factor",
+        "sigma_decades",
+    },
     "pso": {"particles", "inertia", "c_cognitive", "c_social", "v_init"},
     "pso-clamped": {"particles", "inertia", "c_cognitive", "c_social", "v_limit", "v_init"},
     "pso-constriction": {"particles", "c_cognitive", "c_social", "v_init"},
@@ -58,7 +65,7 @@ class RunConfig:
     generations: int = 100
     checkpoint: Path | None = None
     resume: bool = False
-    checkpoint_interval: float = 0.0
+    checkpoint_interval: float = 1.0
     propagator: dict[str, Any] = field(default_factory=dict)
     islands: dict[str, Any] = field(default_factory=dict)
     kind: str = "ga"
@@ -131,7 +138,7 @@ def parse_config(raw: Mapping[str, Any], base: Path = Path(".")) -> RunConfig:
         generations=_int(raw, "generations", 100, minimum=0),
         checkpoint=None if checkpoint is None else (base / checkpoint),
         resume=bool(raw.get("resume", False)),
-        checkpoint_interval=float(raw.get("checkpoint_interval", 0.0)),
+        checkpoint_interval=float(raw.get("checkpoint_interval", 1.0)),
         propagator=propagator,
         islands=dict(raw.get("islands", {})),
         kind=kind,

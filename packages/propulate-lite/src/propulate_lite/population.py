@@ -151,9 +151,10 @@ class Population:
         if ind.active and not ind.failed:
             self._order += 1
             entry = (ind.loss, self._order, ind)
-            bisect.insort(self._ranked, entry, key=_entry_key)
+            # (loss, order) is unique, so tuples compare in C without reaching the individual
+            bisect.insort(self._ranked, entry)
             if ind.current == self.owner:
-                bisect.insort(self._own, entry, key=_entry_key)
+                bisect.insort(self._own, entry)
         return True
 
     def deactivate(self, handle: Handle) -> Individual | None:
@@ -189,12 +190,8 @@ class Population:
         }
 
 
-def _entry_key(entry) -> tuple:
-    return (entry[0], entry[1])
-
-
 def _remove(entries: list, ind: Individual) -> None:
-    lo = bisect.bisect_left(entries, (ind.loss, -1), key=_entry_key)
+    lo = bisect.bisect_left(entries, (ind.loss, -1))
     for pos in range(lo, len(entries)):
         if entries[pos][2] is ind:
             del entries[pos]

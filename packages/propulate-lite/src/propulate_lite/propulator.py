@@ -41,6 +41,10 @@ class Propulator:
     generator yielding intermediate losses (see ``surrogate``). With ``ranks_per_worker > 1``
     it is called as ``loss_fn(params, worker_comm)`` on every rank of the worker.
     ``generations`` is the number of evaluations per worker in one ``propulate()`` call.
+    ``checkpoint_interval`` is the least time in seconds between appends to the HDF5 checkpoint;
+    in between, every evaluated individual and exchange is written at once to a small binary
+    journal beside it (one ``write`` call), so a killed run still loses no evaluated individual
+    and a resume reads both. 0 appends to and flushes the HDF5 file after every record.
     Island arguments (``num_islands`` ...) are described in `Islands`.
     """
 
@@ -56,7 +60,7 @@ class Propulator:
         resume: bool = False,
         limits=None,
         surrogate: Surrogate | None = None,
-        checkpoint_interval: float = 0.0,
+        checkpoint_interval: float = 1.0,
         logging_interval: int = 0,
         progress: bool = False,
         num_islands: int = 1,
@@ -149,7 +153,12 @@ class Propulator:
             log.info("resumed %d individuals on island %d", len(restored), lay.island)
         if self.layout.leader:
             self.writer = ckpt.CheckpointWriter(
-                self.checkpoint_path, segment, self.layout.worker, self.space, self._config()
+                self.checkpoint_path,
+                segment,
+                self.layout.worker,
+                self.space,
+                self._config(),
+                journal=self.checkpoint_interval > 0,
             )
 
     def _inspect_checkpoint(self, resume: bool):

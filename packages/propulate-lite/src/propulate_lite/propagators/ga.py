@@ -56,10 +56,8 @@ class SelectUniform(Propagator):
         super().__init__(-1, offspring, rng)
 
     def __call__(self, inds):
-        n = len(inds)
-        k = min(self.offspring, n)
-        picks = self.rng.choice(n, size=k, replace=False) if k else []
-        return [inds[int(i)] for i in picks]
+        k = min(self.offspring, len(inds))
+        return [inds[i] for i in distinct_indices(self.rng, len(inds), k)]
 
 
 class PointMutation(Stochastic):
@@ -74,8 +72,8 @@ class PointMutation(Stochastic):
 
     def _mutate(self, values: dict, count: int) -> dict:
         names = self.space.names
-        for pos in self.rng.choice(len(names), size=count, replace=False):
-            name = names[int(pos)]
+        for pos in distinct_indices(self.rng, len(names), count):
+            name = names[pos]
             values[name] = _different_value(self.space.params[name], values[name], self.rng)
         return values
 
@@ -123,11 +121,66 @@ class IntervalMutationNormal(Stochastic):
     def __call__(self, inds):
         values = dict(inds[0])
         if self.apply():
-            for pos in self.rng.choice(len(self.numeric), size=self.points, replace=False):
-                name = self.numeric[int(pos)]
+            for pos in distinct_indices(self.rng, len(self.numeric), self.points):
+                name = self.numeric[pos]
                 param = self.space.params[name]
                 step = self.rng.normal(0.0, self.sigma_factor * (param.high - param.low))
                 values[name] = param.clip(values[name] + step)
+        return _fresh(values)
+
+
+class IntervalMutationMultiScale(Stochastic):
+    """Adds Gaussian noise on a random scale to numeric traits, clipped to the limits.
+
+    Each call draws one scale factor ``f = sigma_factor * 10**(-decades * u)`` with ``u``
+    uniform in [0, 1) (log-uniform over ``decades`` decades below ``sigma_factor``) and adds
+    N(0, (f * (high - low))^2) to ``points`` numeric traits (all of them when ``points`` is
+    None). Coarse steps keep exploring while fine ones refine a good point to many digits, with
+    no schedule to tune to the budget; moving all traits together follows narrow, curved valleys
+    that single-trait steps cross only by luck.
+    """
+
+    def __init__(
+        self,
+        limits,
+        sigma_factor: float = 0.05,
+        decades: float = 4.0,
+        points: int | None = None,
+        probability: float = 1.0,
+        rng=None,
+    ):
+        super().__init__(1, 1, probability, rng)
+        self.space = SearchSpace(limits)
+        self.numeric = self.space.numeric_names()
+        if not self.numeric:
+            raise ValueError("IntervalMutationMultiScale needs at least one float or int parameter")
+        points = len(self.numeric) if points is None else points
+        if not isinstance(points, int) or not 1 <= points <= len(self.numeric):
+            raise ValueError(f"points must be None or an int in [1, {len(self.numeric)}]")
+        if not sigma_factor > 0:
+            raise ValueError(f"sigma_factor must be > 0, got {sigma_factor!r}")
+        if not decades >= 0:
+            raise ValueError(f"decades must be >= 0, got {decades!r}")
+        self.sigma_factor, self.decades, self.points = float(sigma_factor), float(decades), points
+        self._widths = {
+            n: self.space.params[n].high - self.space.params[n].low for n in self.numeric
+        }
+
+    def scale(self) -> float:
+        """One draw of the scale factor ``sigma_factor * 10**(-decades * u)``."""
+        return self.sigma_factor * 10.0 ** (-self.decades * self.rng.random())
+
+    def __call__(self, inds):
+        values = dict(inds[0])
+        if self.apply():
+            factor = self.scale()
+            names = self.numeric
+            if self.points < len(names):
+                names = [names[i] for i in distinct_indices(self.rng, len(names), self.points)]
+            steps = self.rng.normal(0.0, factor, size=len(names))
+            for name, step in zip(names, steps):
+                value = values[name] + float(step) * self._widths[name]
+                values[name] = self.space.params[name].clip(value)
         return _fresh(values)
 
 
@@ -164,6 +217,20 @@ class CrossoverMulti(Stochastic):
         return _fresh({k: inds[int(d)][k] for k, d in zip(first, donors)})
 
 
+def distinct_indices(rng: np.random.Generator, n: int, k: int) -> list[int]:
+    """``k`` distinct indices drawn uniformly from range(n), in random order.
+
+    One or two draws for k <= 2 (what the default propagator needs on every evaluation);
+    ``rng.choice`` without replacement costs far more for such small k.
+    """
+    if k == 1:
+        return [int(rng.integers(n))]
+    if k == 2:
+        first, second = int(rng.integers(n)), int(rng.integers(n - 1))
+        return [first, second + (second >= first)]
+    return [int(i) for i in rng.choice(n, size=k, replace=False)] if k > 0 else []
+
+
 def _different_value(param, old, rng: np.random.Generator):
     """A uniformly random value of ``param``; for a categorical a different choice if any."""
     if isinstance(param, Categorical) and len(param.choices) > 1:
@@ -182,11 +249,17 @@ def get_default_propagator(
     random_init_prob: float = 0.1,
     sigma_factor: float = 0.05,
     rng=None,
+    sigma_decades: float = 4.0,
 ) -> Propagator:
-    """Uniform random individuals until ``pop_size`` exist; then: the ``pop_size`` best, two of
-    them at random, uniform crossover (with ``crossover_prob``), point mutation (with
-    ``mutation_prob``), Gaussian interval mutation of a numeric trait, and a random restart
-    (with ``random_init_prob``)."""
+    """The genetic algorithm used unless another propagator is given.
+
+    Uniform random individuals until ``pop_size`` exist; then: the ``pop_size`` best, two of
+    them at random, uniform crossover (with ``crossover_prob``), point mutation of one trait
+    (with ``mutation_prob``), a Gaussian step of every numeric trait on a log-uniform scale
+    between ``sigma_factor * 10**-sigma_decades`` and ``sigma_factor`` of each range (see
+    IntervalMutationMultiScale; ``sigma_decades=0`` gives a fixed scale), and a random restart
+    (with ``random_init_prob``).
+    """
     from .base import Compose, Conditional, as_rng
 
     if not isinstance(pop_size, int) or pop_size < 2:
@@ -200,6 +273,6 @@ def get_default_propagator(
         PointMutation(space, probability=mutation_prob, rng=rng),
     ]
     if space.numeric_names():
-        steps.append(IntervalMutationNormal(space, sigma_factor, probability=1.0, rng=rng))
+        steps.append(IntervalMutationMultiScale(space, sigma_factor, sigma_decades, rng=rng))
     steps.append(InitUniform(space, parents=1, probability=random_init_prob, rng=rng))
     return Conditional(pop_size, Compose(steps), InitUniform(space, rng=rng))
