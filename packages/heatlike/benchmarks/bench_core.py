@@ -6,6 +6,17 @@ slicing, sort, HDF5 load; prints a Markdown table (time per call, slowest rank) 
 Heat (PyPI ``heat``) is imported if it is installed in this environment (install it in a
 separate venv: it pins its own torch); without it only heatlike's column is filled. Tiny smoke
 run: ``--rows 1000 --cols 8 --repeats 2``.
+
+The libraries take turns call by call (heatlike, Heat, Heat, heatlike, ...), so both see the same
+allocator history: a fresh 25 MB result costs page faults or not depending on what the process
+freed just before, which once made one library's ``exp`` look 2.6x slower than the other's.
+Both libraries get views of the same NumPy buffer (``copy=False``; Heat's default, while
+heatlike copies its block by default as ``numpy.array`` does): NumPy asks for transparent huge
+pages and torch's allocator does not, which alone makes a reduction over the data up to ~10%
+faster on a machine with THP in ``madvise`` mode, whichever library runs it.
+The sort sorts along axis 0 explicitly: Heat 1.8.0 compares the default ``axis=-1`` with the
+split axis without normalising it, so ``sort`` of a split 1-d array with the default axis only
+sorts each rank's chunk.
 """
 
 from __future__ import annotations
@@ -32,30 +43,44 @@ def _ops(ht, x, y, path):
         "resplit 1 -> 0": lambda: ht.resplit(y, 0),
         "slice x[1::2] (split 0)": lambda: x[1::2],
         "slice x[:, 3:] (split 0)": lambda: x[:, 3:],
-        "sort 1-d (split 0)": lambda: ht.sort(x[:, 0]),
+        "sort 1-d, axis 0 (split 0)": lambda: ht.sort(x[:, 0], axis=0),
         "HDF5 load (split 0)": lambda: ht.load_hdf5(path, "data", split=0),
     }
 
 
-def _time(fn, comm_barrier, repeats: int, allreduce_max) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        comm_barrier()
-        start = time.perf_counter()
-        fn()
-        comm_barrier()
-        times.append(time.perf_counter() - start)
-    return allreduce_max(statistics.median(times))
+def _time_pair(fns, barrier, repeats: int, allreduce_max) -> list[tuple[float, float]]:
+    """(median, min) seconds per call of each callable in ``fns`` (slowest rank), timed in turns
+    that alternate which library goes first."""
+    for fn in fns:
+        fn()  # warm-up
+    times = [[] for _ in fns]
+    for r in range(repeats):
+        order = range(len(fns)) if r % 2 == 0 else reversed(range(len(fns)))
+        for k in order:
+            barrier()
+            start = time.perf_counter()
+            fns[k]()
+            barrier()
+            times[k].append(time.perf_counter() - start)
+    return [(allreduce_max(statistics.median(t)), allreduce_max(min(t))) for t in times]
 
 
-def _run(name, ht, data, path, repeats):
-    comm = ht.MPI_WORLD
-    x = ht.array(data, split=0)
-    y = ht.array(data, split=1)
-    results = {}
-    for op, fn in _ops(ht, x, y, path).items():
-        results[op] = _time(fn, comm.Barrier, repeats, lambda v: comm.allreduce(v, ht.MPI.MAX))
+def _run(libs, data, path, repeats):
+    """{library name: {operation: (median, min)}} for the libraries in ``libs`` (name -> module)."""
+    first = next(iter(libs.values()))
+    comm = first.MPI_WORLD
+    ops = {
+        name: _ops(
+            ht, ht.array(data, split=0, copy=False), ht.array(data, split=1, copy=False), path
+        )
+        for name, ht in libs.items()
+    }
+    results = {name: {} for name in libs}
+    for op in ops[next(iter(libs))]:
+        fns = [ops[name][op] for name in libs]
+        timed = _time_pair(fns, comm.Barrier, repeats, lambda v: comm.allreduce(v, first.MPI.MAX))
+        for name, t in zip(libs, timed):
+            results[name][op] = t
     return results
 
 
@@ -78,29 +103,30 @@ def main(argv=None) -> int:
     path = os.path.join(tmpdir, "data.h5")
     heatlike.save_hdf5(heatlike.array(data, split=0), path, "data")
 
-    columns = {"heatlike": _run("heatlike", heatlike, data, path, args.repeats)}
+    libs = {"heatlike": heatlike}
     try:
         import heat
+
+        libs["heat"] = heat
     except ImportError:
         heat = None
-    if heat is not None:
-        columns["heat"] = _run("heat", heat, data, path, args.repeats)
+    columns = _run(libs, data, path, args.repeats)
 
     if comm.rank == 0:
         print(
             f"ranks={comm.size} rows={args.rows} cols={args.cols} float32 "
-            f"repeats={args.repeats} (median per call, slowest rank)"
+            f"repeats={args.repeats} (ms per call, slowest rank; libraries timed in turns)"
         )
-        head = "| operation | heatlike (ms) |" + (
-            " heat (ms) | heatlike / heat |" if heat is not None else ""
-        )
+        head = "| operation | heatlike median (ms) |"
+        if heat is not None:
+            head += " heat median (ms) | heatlike / heat (median) | heatlike / heat (min) |"
         print(head)
         print("|" + "---|" * (head.count("|") - 1))
-        for op, t in columns["heatlike"].items():
+        for op, (t, t_min) in columns["heatlike"].items():
             row = f"| {op} | {t * 1e3:.3f} |"
             if heat is not None:
-                h = columns["heat"][op]
-                row += f" {h * 1e3:.3f} | {t / h:.2f} |"
+                h, h_min = columns["heat"][op]
+                row += f" {h * 1e3:.3f} | {t / h:.2f} | {t_min / h_min:.2f} |"
             print(row)
         if heat is None:
             print("(heat is not installed here: only heatlike was measured)", file=sys.stderr)

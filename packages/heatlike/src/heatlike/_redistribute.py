@@ -1,6 +1,7 @@
 """Moving rows between ranks: reflow to a new layout, resplit to another axis, align operands.
 
-Every function here sends each rank only what it will hold afterwards (one alltoallv); the one
+Every function here sends each rank only what it will hold afterwards (one message per pair of
+ranks that share rows, written straight into the result where the rows are contiguous); the one
 exception, ``resplit(x, None)``, makes the array replicated and so gathers by definition.
 """
 
@@ -37,36 +38,38 @@ def reflow(
     """
     size, rank = comm.size, comm.rank
     target_offsets = offsets_of(target_counts)
-    lo, hi = target_offsets[rank], target_offsets[rank] + target_counts[rank]
+    lo, n = target_offsets[rank], target_counts[rank]
     if size == 1:
         order = sorted(range(len(pieces)), key=lambda i: layouts[0][i][0])
         parts = [pieces[i] for i in order if layouts[0][i][1] > 0]
         return torch.cat(parts, dim) if parts else empty
+    shape = list(empty.shape)
+    shape[dim] = n
+    out = torch.empty(shape, dtype=empty.dtype, device=empty.device)
+    handle = comm.handle
+    requests = []
+    for r in _peers(rank, size):  # every piece of rank r that overlaps this rank's new rows
+        for g, length in sorted(layouts[r]):
+            a, m = _intersect(g, length, lo, lo + n)
+            if m and out.numel():
+                requests.append(handle.irecv(out.narrow(dim, a - lo, m), r, _REFLOW_TAG))
     mine = sorted(zip(layouts[rank], pieces), key=lambda gp: gp[0][0])
-    send_parts, send_counts = [], []
-    for j in range(size):
+    for j in _peers(rank, size):  # the same pieces, in the same order, seen from the sender
         t_lo, t_hi = target_offsets[j], target_offsets[j] + target_counts[j]
-        n = 0
         for (g, length), tensor in mine:
             a, m = _intersect(g, length, t_lo, t_hi)
-            if m:
-                send_parts.append(tensor.narrow(dim, a - g, m))
-                n += m
-        send_counts.append(n)
-    send = torch.cat(send_parts, dim) if send_parts else empty
-    received = comm.handle.alltoallv(send, send_counts, dim)
-    segments = []
-    for r in range(size):
-        for g, length in sorted(layouts[r]):
-            a, m = _intersect(g, length, lo, hi)
-            if m:
-                segments.append((a, m))
-    starts = [s for s, _ in segments]
-    if starts == sorted(starts):
-        return received
-    parts = torch.split(received, [m for _, m in segments], dim)
-    order = sorted(range(len(segments)), key=lambda i: starts[i])
-    return torch.cat([parts[i] for i in order], dim)
+            if m and tensor.numel():
+                requests.append(handle.isend(tensor.narrow(dim, a - g, m), j, _REFLOW_TAG))
+    for (g, length), tensor in mine:  # rows that stay on this rank
+        a, m = _intersect(g, length, lo, lo + n)
+        if m:
+            out.narrow(dim, a - lo, m).copy_(tensor.narrow(dim, a - g, m))
+    for request in requests:
+        request.wait()
+    return out
+
+
+_REFLOW_TAG = 7300
 
 
 def _block_layouts(counts: Sequence[int]) -> list[list[tuple[int, int]]]:
@@ -109,36 +112,48 @@ def balance(x: DNDarray) -> DNDarray:
 
 def resplit_tensor(local, gshape, split_from, counts_from, split_to, counts_to, comm):
     """This rank's block of the array split on ``split_to`` with ``counts_to``, from its block
-    split on ``split_from`` with ``counts_from``: one alltoallv of flattened sub-blocks."""
+    split on ``split_from`` with ``counts_from``.
+
+    Each rank's own part is copied straight into the new block; every other part travels as one
+    point-to-point message that MPI reads from (writes into) the tensor itself when the part is
+    contiguous, which is the case for the send side of a move to split 0 and the receive side of
+    a move from split 0. Otherwise it is staged through one buffer.
+    """
     size, rank = comm.size, comm.rank
-    blocks = torch.split(local, list(counts_to), dim=split_to)
-    send_counts = [b.numel() for b in blocks]
-    if split_to == 0 and local.is_contiguous():
-        send = local.reshape(-1)  # the row blocks already lie one after the other: no packing
-    else:
-        flat = [b.reshape(-1) for b in blocks]
-        send = torch.cat(flat) if flat else local.reshape(-1)[:0]
-    received = comm.handle.alltoallv(send, send_counts, 0)
-    shapes = []
-    for r in range(size):
-        shape = list(gshape)
-        shape[split_from] = counts_from[r]
-        shape[split_to] = counts_to[rank]
-        shapes.append(shape)
-    if split_from == 0:  # the received row blocks, in rank order, are the new block already
-        whole = list(gshape)
-        whole[split_to] = counts_to[rank]
-        return received.view(whole)
-    sizes = [_numel(s) for s in shapes]
-    parts = torch.split(received, sizes)
-    return torch.cat([p.view(s) for p, s in zip(parts, shapes)], dim=split_from)
+    off_from, off_to = offsets_of(counts_from), offsets_of(counts_to)
+    shape = list(gshape)
+    shape[split_to] = counts_to[rank]
+    out = torch.empty(shape, dtype=local.dtype, device=local.device)
+
+    def part_out(r):  # where rank r's rows land in the new block
+        return out.narrow(split_from, off_from[r], counts_from[r])
+
+    def part_in(j):  # the piece of this rank's block that rank j will hold
+        return local.narrow(split_to, off_to[j], counts_to[j])
+
+    handle = comm.handle
+    requests = [
+        handle.irecv(part_out(r), r, _RESPLIT_TAG)
+        for r in _peers(rank, size)
+        if counts_from[r] and counts_to[rank] and out.numel()
+    ]
+    requests += [
+        handle.isend(part_in(j), j, _RESPLIT_TAG)
+        for j in _peers(rank, size)
+        if counts_to[j] and counts_from[rank] and local.numel()
+    ]
+    part_out(rank).copy_(part_in(rank))
+    for request in requests:
+        request.wait()
+    return out
 
 
-def _numel(shape) -> int:
-    n = 1
-    for s in shape:
-        n *= int(s)
-    return n
+_RESPLIT_TAG = 7301
+
+
+def _peers(rank: int, size: int):
+    """The other ranks, starting after this one (spreads the first messages over the ranks)."""
+    return [(rank + k) % size for k in range(1, size)]
 
 
 def resplit(x: DNDarray, axis: int | None = None, counts: Sequence[int] | None = None) -> DNDarray:

@@ -47,13 +47,21 @@ def _squeeze(t: torch.Tensor, axes, keepdims: bool) -> torch.Tensor:
 
 
 def reduce_op(
-    x: DNDarray, local_fn, comm_op, axis=None, keepdims=False, neutral=None, nan_propagates=False
+    x: DNDarray,
+    local_fn,
+    comm_op,
+    axis=None,
+    keepdims=False,
+    neutral=None,
+    nan_propagates=False,
+    multi_axis=True,
 ) -> DNDarray:
     """Reduce ``x`` over ``axis`` with ``local_fn(tensor, dim)`` (keepdim) on each rank, then one
-    allreduce with ``comm_op`` when the split axis is among the reduced ones. A rank with no rows
-    contributes ``neutral``. ``nan_propagates`` (MIN/MAX of floats): a NaN on any rank makes the
-    result NaN, as in NumPy (MPI's MIN/MAX would drop it); a NaN flag travels in the same
-    allreduce."""
+    allreduce with ``comm_op`` when the split axis is among the reduced ones. ``local_fn`` gets
+    all reduced axes at once as a tuple (one pass over the data) unless ``multi_axis`` is False.
+    A rank with no rows contributes ``neutral``. ``nan_propagates`` (MIN/MAX of floats): a NaN on
+    any rank makes the result NaN, as in NumPy (MPI's MIN/MAX would drop it); a NaN flag travels
+    in the same allreduce."""
     axes = normalize_axes(axis, x.ndim)
     t = x.larray
     split_reduced = x.split is not None and x.split in axes
@@ -63,20 +71,31 @@ def reduce_op(
         t = torch.full(shape, neutral, dtype=t.dtype, device=t.device)
     if x.ndim == 0:
         t = local_fn(t.reshape(1), 0).reshape(())
-    for a in reversed(axes):
-        t = local_fn(t, a)
+    elif multi_axis and len(axes) > 1:
+        t = local_fn(t, axes)
+    else:
+        for a in reversed(axes):
+            t = local_fn(t, a)
     if split_reduced and x.comm.size > 1:
         if nan_propagates:
-            nan = torch.isnan(t)
-            flag = nan.to(t.dtype) if comm_op == hc.MAX else -nan.to(t.dtype)
-            both = torch.stack([torch.where(nan, torch.zeros((), dtype=t.dtype), t), flag])
-            x.comm.handle.allreduce(both, comm_op)
-            t = torch.where(both[1] != 0, torch.full((), float("nan"), dtype=t.dtype), both[0])
+            t = _allreduce_keeping_nan(t, comm_op, x.comm.handle)
         else:
             t = t.contiguous()
             x.comm.handle.allreduce(t, comm_op)
     shape, split, counts = _result_layout(x, axes, keepdims)
     return DNDarray._make(_squeeze(t, axes, keepdims), shape, split, x.comm, x.device, counts)
+
+
+def _allreduce_keeping_nan(t: torch.Tensor, comm_op, handle) -> torch.Tensor:
+    """MIN/MAX allreduce of ``t`` where a NaN on any rank gives NaN. A flag beside each value
+    travels in the same allreduce: ``t != t`` (1 at NaN) under MAX, ``t == t`` (0 at NaN) under
+    MIN; the values MPI combines at a NaN position do not matter, the flag overrides them."""
+    largest = comm_op == hc.MAX
+    flag = torch.ne(t, t) if largest else torch.eq(t, t)
+    both = torch.stack([t, flag.to(t.dtype)])
+    handle.allreduce(both, comm_op)
+    nan_any = both[1] != 0 if largest else both[1] == 0
+    return both[0].masked_fill_(nan_any, float("nan"))
 
 
 def _float_type(dtype: torch.dtype) -> torch.dtype:

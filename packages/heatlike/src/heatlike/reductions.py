@@ -77,7 +77,7 @@ def prod(x, axis=None, out=None, keepdims=False, dtype=None) -> DNDarray:
     def local(t, a):
         return torch.prod(t if cast is None else t.to(cast), dim=a, keepdim=True)
 
-    return _finish(reduce_op(x, local, hc.PROD, axis, keepdims, 1), out)
+    return _finish(reduce_op(x, local, hc.PROD, axis, keepdims, 1, multi_axis=False), out)
 
 
 def _extreme(t: torch.Tensor, largest: bool):

@@ -18,21 +18,56 @@ def _lex_sort(values: torch.Tensor, keys: torch.Tensor):
     return values[order], keys[order]
 
 
-def _lex_position(values, keys, value, key) -> int:
-    """How many (values, keys) pairs (sorted lexicographically) are below (value, key)."""
-    left = int(torch.searchsorted(values, value.reshape(1), right=False))
-    right = int(torch.searchsorted(values, value.reshape(1), right=True))
+def _lex_position(values, keys, value, key, numbers: int) -> int:
+    """How many (values, keys) pairs (sorted lexicographically, NaN last as ``torch.sort`` puts
+    it) are below (value, key). The first ``numbers`` values are not NaN; the binary searches
+    stay among them, since ``torch.searchsorted`` does not order NaN like ``torch.sort``."""
+    if bool(value != value):  # a NaN splitter: every number and the NaNs with smaller keys
+        left, right = numbers, values.shape[0]
+    else:
+        head = values[:numbers]
+        left = int(torch.searchsorted(head, value.reshape(1), right=False))
+        right = int(torch.searchsorted(head, value.reshape(1), right=True))
     return left + int(torch.searchsorted(keys[left:right], key.reshape(1)))
 
 
-def sample_sort(values: torch.Tensor, gidx: torch.Tensor, comm):
-    """Globally sort 1-d (value, global index) pairs spread over ranks (ties by index).
+def _stable_sort_1d(values: torch.Tensor):
+    """``torch.sort(values, stable=True)`` of a 1-d tensor, faster: an unstable sort, then only
+    the runs of equal values (NaNs count as equal, they come last) get their indices put back
+    in ascending order, by one small sort of (run, index) keys."""
+    values, order = torch.sort(values)
+    n = values.shape[0]
+    if n < 2:
+        return values, order
+    same = values[1:] == values[:-1]
+    if values.is_floating_point():
+        nan = torch.isnan(values)
+        same |= nan[1:] & nan[:-1]
+    tied = torch.zeros(n, dtype=torch.bool)
+    tied[1:] = same
+    tied[:-1] |= same
+    where = torch.nonzero(tied).squeeze(1)
+    if where.numel():
+        starts = torch.ones(where.numel(), dtype=torch.int64)  # 1 where a run of ties begins
+        starts[1:] = ~same[where[1:] - 1]
+        run = torch.cumsum(starts, 0)
+        keys = run * n + order[where]
+        order[where] = torch.sort(keys).values - run * n
+    return values, order
 
-    Local sort, p-1 regular samples per rank, p-1 splitters from the gathered samples
-    (p*(p-1) values, not data), one alltoallv into value ranges, a local merge. Returns this
-    rank's sorted values and their original global indices (the layout is not balanced).
+
+def sample_sort(values: torch.Tensor, offset: int, comm):
+    """Globally sort the 1-d ``values`` spread over ranks, ties kept in global index order.
+
+    This rank's ``values`` are the elements ``offset, offset + 1, ...`` of the global array and
+    lower ranks hold lower indices. Local stable sort, p-1 regular samples per rank, p-1
+    splitters from the gathered samples (p*(p-1) (value, index) pairs, not data), one alltoallv
+    into value ranges, then a stable sort of the received runs: they arrive in rank order, so
+    equal values stay in index order. Returns this rank's sorted values and their global indices
+    (the layout is not balanced).
     """
-    values, gidx = _lex_sort(values, gidx)
+    values, order = _stable_sort_1d(values)
+    gidx = order + offset
     p = comm.size
     if p == 1:
         return values, gidx
@@ -43,11 +78,12 @@ def sample_sort(values: torch.Tensor, gidx: torch.Tensor, comm):
     all_i = comm.handle.allgatherv(gidx[picks].contiguous())
     all_v, all_i = _lex_sort(all_v, all_i)
     m = all_v.shape[0]
+    numbers = n - int(torch.isnan(values).sum()) if values.is_floating_point() else n
     bounds = [0]
     for i in range(p - 1):
         if m:
             j = min((m * (i + 1)) // p, m - 1)
-            bounds.append(_lex_position(values, gidx, all_v[j], all_i[j]))
+            bounds.append(_lex_position(values, gidx, all_v[j], all_i[j], numbers))
         else:
             bounds.append(n)
     bounds.append(n)
@@ -55,13 +91,12 @@ def sample_sort(values: torch.Tensor, gidx: torch.Tensor, comm):
     counts = [bounds[k + 1] - bounds[k] for k in range(p)]
     recv_v = comm.handle.alltoallv(values, counts, 0)
     recv_i = comm.handle.alltoallv(gidx, counts, 0)
-    return _lex_sort(recv_v, recv_i)
+    merged, order = torch.sort(recv_v, stable=True)
+    return merged, recv_i[order]
 
 
 def _sort_1d_split(a: DNDarray, descending: bool):
-    values = a.larray
-    gidx = torch.arange(a.offset, a.offset + values.shape[0], dtype=torch.int64)
-    v, i = sample_sort(values, gidx, a.comm)
+    v, i = sample_sort(a.larray, a.offset, a.comm)
     counts = tuple(a.comm.handle.allgather(torch.tensor([v.shape[0]])).tolist())
     vals = DNDarray._make(v, a.gshape, 0, a.comm, a.device, counts)
     idx = DNDarray._make(i, a.gshape, 0, a.comm, a.device, counts)
@@ -84,7 +119,11 @@ def sort(a, axis: int = -1, descending: bool = False, out=None):
     if isinstance(axis, bool) or not isinstance(axis, int) or not -a.ndim <= axis < a.ndim:
         raise ValueError(f"axis must be an int in [-{a.ndim}, {a.ndim}), got {axis!r}")
     axis %= a.ndim
-    if a.split != axis or a.comm.size == 1:
+    if a.ndim == 1 and not descending and (a.split is None or a.comm.size == 1):
+        v, i = _stable_sort_1d(a.larray)
+        vals = DNDarray._make(v, a.gshape, a.split, a.comm, a.device, a._counts)
+        idx = DNDarray._make(i, a.gshape, a.split, a.comm, a.device, a._counts)
+    elif a.split != axis or a.comm.size == 1:
         v, i = torch.sort(a.larray, dim=axis, descending=descending, stable=True)
         wrap = lambda t: DNDarray._make(t, a.gshape, a.split, a.comm, a.device, a._counts)  # noqa: E731
         vals, idx = wrap(v), wrap(i)
@@ -133,7 +172,7 @@ def unique(a, sorted: bool = True, return_inverse: bool = False, axis=None):
     if return_inverse:
         raise NotImplementedError("return_inverse is supported for unsplit arrays only")
     local = torch.unique(a.larray)
-    v, _ = sample_sort(local, torch.zeros(local.shape[0], dtype=torch.int64), a.comm)
+    v, _ = sample_sort(local, 0, a.comm)
     v = torch.unique_consecutive(v)
     has = torch.tensor([1 if v.numel() else 0], dtype=torch.int64)
     last = v[-1:] if v.numel() else torch.zeros(1, dtype=v.dtype)
