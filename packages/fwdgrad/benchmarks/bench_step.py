@@ -99,7 +99,8 @@ def worker(cfg: dict) -> dict:
             tangents=cfg["tangents"],
             seed=0,
             chunk_size=cfg["chunk_size"],
-            vectorize=method == "vectorised",
+            vectorize=method != "sequential",
+            linear_path=method == "vectorised",
         )
 
         def step():
@@ -107,6 +108,7 @@ def worker(cfg: dict) -> dict:
 
     for _ in range(cfg["warmup"]):
         step()
+    path = fg.last_path if method not in ("forward", "bp") else ""
     base = _rss_bytes()
     if not _reset_peak():
         base = 0  # no way to measure this step's peak alone
@@ -123,6 +125,7 @@ def worker(cfg: dict) -> dict:
         "wall_s": statistics.median(wall),
         "peak_extra_bytes": max(0, _peak_rss_bytes() - base) if base else None,
         "chunk": cfg["chunk_size"] or _auto_chunk(model, k),
+        "path": path,
     }
 
 
@@ -146,7 +149,9 @@ def run_worker(cfg: dict) -> dict:
 
 
 def floor_passes(method: str, k: int) -> float:
-    return {"forward": 1, "bp": 3, "sequential": 3 * k, "vectorised": 1 + 2 * k}[method]
+    return {"forward": 1, "bp": 3, "sequential": 3 * k, "vectorised": 1 + 2 * k, "vmap": 1 + 2 * k}[
+        method
+    ]
 
 
 def render(rows: list[dict], args, seconds: float, load: tuple[float, float]) -> str:
@@ -195,7 +200,11 @@ def render(rows: list[dict], args, seconds: float, load: tuple[float, float]) ->
         "the vectorised estimate: at most 1.3); `seq/vec` how much faster the vectorised pass is "
         "than the sequential loop (goal at k = 16: at least 1.4). Memory: peak resident memory "
         "during the timed steps above the resident memory after the warm-up steps (model, batch, "
-        "allocator pools), and its ratio to BP's; `chunk` is the tangents per vectorised pass.",
+        "allocator pools), and its ratio to BP's; `chunk` is the tangents per vectorised pass. "
+        "`vectorised` is the model API's default: the matmul path for this stack of Linear "
+        "layers; `vmap` the generic path (`linear_path=False`: `torch.func.jvp` under "
+        "`torch.func.vmap`), which other modules take; `sequential` one dual-number pass per "
+        "tangent (`vectorize=False`).",
         "",
         "| method | k | chunk | ms/step | fwd eq. | floor | x floor | seq/vec | peak MiB "
         "| x BP mem |",
@@ -206,7 +215,7 @@ def render(rows: list[dict], args, seconds: float, load: tuple[float, float]) ->
         eq = t / fwd[clock]
         floor = floor_passes(r["method"], r["k"])
         speed = ""
-        if r["method"] == "vectorised" and r["k"] in seq and r["chunk_size"] is None:
+        if r["method"] in ("vectorised", "vmap") and r["k"] in seq and r["chunk_size"] is None:
             speed = f"{seq[r['k']][clock] / t:.2f}"
         mem = r["peak_extra_bytes"]
         mem_s = "-" if mem is None else f"{mem / 2**20:.1f}"
@@ -237,7 +246,12 @@ def main(argv=None) -> int:
         default="",
         help="extra vectorised rows at the largest k with these chunk sizes (memory vs chunk)",
     )
-    p.add_argument("--methods", default="bp,sequential,vectorised")
+    p.add_argument(
+        "--methods",
+        default="bp,sequential,vmap,vectorised",
+        help="bp, sequential (dual numbers), vmap (generic vectorised path), vectorised "
+        "(the model API's default: the matmul path for Linear stacks)",
+    )
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--threads", type=int, default=1)
@@ -258,10 +272,11 @@ def main(argv=None) -> int:
     began, load0 = time.time(), os.getloadavg()[0]
     rows = []
     for method in methods:
-        for k in ks if method in ("sequential", "vectorised") else [1]:
+        for k in ks if method in ("sequential", "vmap", "vectorised") else [1]:
             row = run_worker({**common, "method": method, "k": k})
             rows.append(row)
-            print(f"{method:>11} k={k:<3} {1e3 * row[args.clock + '_s']:9.2f} ms", flush=True)
+            ms = 1e3 * row[args.clock + "_s"]
+            print(f"{method:>11} k={k:<3} {ms:9.2f} ms {row['path']}", flush=True)
     for chunk in [int(v) for v in args.chunk_sizes.split(",") if v.strip()]:
         row = run_worker({**common, "method": "vectorised", "k": max(ks), "chunk_size": chunk})
         rows.append(row)

@@ -52,7 +52,8 @@ def test_data_parallel_estimate_equals_full_batch_estimate(comm, aggregation, pe
 
 
 @pytest.mark.mpi
-def test_data_parallel_model_steps_like_single_process(comm):
+@pytest.mark.parametrize("linear_path", [True, False])
+def test_data_parallel_model_steps_like_single_process(comm, linear_path):
     x, y = full_batch(2)
     x, y = x.float(), y
     rows = my_rows(comm)
@@ -62,9 +63,11 @@ def test_data_parallel_model_steps_like_single_process(comm):
         return torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.Tanh(), torch.nn.Linear(5, 4))
 
     single, parallel = make(), make()
-    fg_single = fwdgrad.ForwardGradientModel(single, k=4, aggregation="projection", seed=5)
+    fg_single = fwdgrad.ForwardGradientModel(
+        single, k=4, aggregation="projection", seed=5, linear_path=linear_path
+    )
     fg_parallel = fwdgrad.ForwardGradientModel(
-        parallel, k=4, aggregation="projection", seed=5, comm=comm
+        parallel, k=4, aggregation="projection", seed=5, comm=comm, linear_path=linear_path
     )
     opt_single = torch.optim.SGD(single.parameters(), lr=0.5)
     opt_parallel = torch.optim.SGD(parallel.parameters(), lr=0.5)
@@ -78,6 +81,7 @@ def test_data_parallel_model_steps_like_single_process(comm):
                 local_weight=(rows.stop - rows.start) / BATCH,
             )
         assert traffic.bytes_sent["allreduce"] == 4 * 4 < n * 4
+        assert fg_parallel.last_path == ("linear" if linear_path else "generic")
         opt_single.step()
         opt_parallel.step()
     for a, b in zip(single.parameters(), parallel.parameters()):

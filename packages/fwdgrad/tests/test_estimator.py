@@ -290,14 +290,16 @@ def test_auto_with_one_tangent_equals_the_vectorised_pass(net):
     torch.testing.assert_close(flat(auto), flat(vec), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.int8])
 @pytest.mark.parametrize("n", [1, 7, 8, 1000, 4099])
-def test_rademacher_signs_are_fair_independent_and_reproducible(n):
+def test_rademacher_signs_are_fair_independent_and_reproducible(n, dtype):
     from fwdgrad.tangents import rademacher_
 
-    draws = torch.empty(4000, n, dtype=torch.float64)
+    signs = torch.empty(4000, n, dtype=dtype)
     gen = torch.Generator().manual_seed(3)
-    for row in draws:
+    for row in signs:
         rademacher_(row, gen)
+    draws = signs.double()
     assert set(draws.unique().tolist()) <= {-1.0, 1.0}
     # E v = 0 and E v v^T = I: every mean and every off-diagonal second moment within 5 s.e.
     se = 1 / draws.shape[0] ** 0.5
@@ -309,3 +311,25 @@ def test_rademacher_signs_are_fair_independent_and_reproducible(n):
     again = torch.empty(n, dtype=torch.float64)
     rademacher_(again, torch.Generator().manual_seed(3))
     torch.testing.assert_close(again, draws[0], rtol=0, atol=0)
+
+
+def test_int8_and_float_signs_are_the_same_draws():
+    from fwdgrad.tangents import rademacher_
+
+    for n in (5, 64, 1001):
+        as_int8 = rademacher_(torch.empty(n, dtype=torch.int8), torch.Generator().manual_seed(8))
+        as_float = rademacher_(torch.empty(n), torch.Generator().manual_seed(8))
+        torch.testing.assert_close(as_int8.float(), as_float, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("kind", ["normal", "rademacher"])
+def test_stream_writes_the_same_tangents_into_given_buffers(kind):
+    stream = TangentStream([(3, 4), (5,)], 21, kind, dtype=torch.float64)
+    buffers = [
+        torch.full((6, 3, 4), 9.0, dtype=torch.float64),
+        torch.zeros(6, 5, dtype=torch.float64),
+    ]
+    into = stream.chunk(2, 5, out=buffers)
+    for fresh, given, buffer in zip(stream.chunk(2, 5), into, buffers):
+        torch.testing.assert_close(given, fresh, rtol=0, atol=0)
+        assert given.data_ptr() == buffer.data_ptr()

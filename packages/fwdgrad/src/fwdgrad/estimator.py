@@ -44,6 +44,11 @@ class ForwardGradientResult:
     jvps: list[torch.Tensor]
     k: list[int]
 
+    def rebuilt(self, rebuild: Callable[[list], Any]) -> ForwardGradientResult:
+        """The result with ``grad`` (a list of blocks) rebuilt into the parameters' structure."""
+        self.grad = rebuild(self.grad)
+        return self
+
 
 def forward_gradient(
     f: Callable[[Any], torch.Tensor],
@@ -94,15 +99,8 @@ def forward_gradient_result(
     are allreduced.
     """
     blocks, rebuild = _flatten(params, "params")
-    check_aggregation(aggregation, scaling)
     k = _check_k(k, tangents, blocks, rebuild)
-    if aggregation == "single" and k != 1:
-        raise ValueError(f"aggregation='single' needs k=1, got k={k}")
-    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
-        raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size!r}")
-    if vectorize not in (True, False, "auto"):
-        raise ValueError(f"vectorize must be True, False or 'auto', got {vectorize!r}")
-    weight = _check_weight(local_weight, comm)
+    weight = check_options(k, aggregation, scaling, chunk_size, vectorize, comm, local_weight)
     primals = [b.detach() for b in blocks]
     stream = _make_stream(tangents, primals, generator, rebuild)
     kind = stream.kind
@@ -114,22 +112,33 @@ def forward_gradient_result(
         n = sum(primals[b].numel() for b in group)
         k_used = min(k, n) if uses_gram(aggregation, kind) else k
         passes.append(_jvp_pass(jvp_runner, stream, group, n, k_used, chunk_size, aggregation))
+    return combine(
+        passes, groups, stream, primals, aggregation, scaling, comm, weight, jvp_runner.loss
+    ).rebuilt(rebuild)
+
+
+def combine(
+    passes, groups, stream, primals, aggregation, scaling, comm, weight, loss
+) -> ForwardGradientResult:
+    """Allreduce the jvps of all groups (with ``comm``) and aggregate them into the estimate.
+
+    ``passes`` holds one `_GroupPass` per group of parameter blocks; ``grad`` of the result is
+    the list of blocks (see `ForwardGradientResult.rebuilt`).
+    """
     jvps = torch.cat([p.jvps for p in passes])
     if comm is not None:
         jvps.mul_(weight)
         comm.allreduce(jvps)
-    estimate = [torch.zeros_like(p) for p in primals]
+    estimate: list[torch.Tensor | None] = [None] * len(primals)
     offset = 0
     for group, gpass in zip(groups, passes):
         d = jvps[offset : offset + gpass.k]
         offset += gpass.k
         gpass.jvps = d
-        _aggregate_group(estimate, stream, group, gpass, aggregation, scaling, kind)
+        _aggregate_group(estimate, primals, stream, group, gpass, aggregation, scaling, stream.kind)
+    estimate = [torch.zeros_like(p) if e is None else e for e, p in zip(estimate, primals)]
     return ForwardGradientResult(
-        grad=rebuild(estimate),
-        loss=jvp_runner.loss,
-        jvps=[p.jvps for p in passes],
-        k=[p.k for p in passes],
+        grad=estimate, loss=loss, jvps=[p.jvps for p in passes], k=[p.k for p in passes]
     )
 
 
@@ -143,6 +152,8 @@ class _GroupPass:
     jvps: torch.Tensor
     kept: list[torch.Tensor] | None  # the tangents when there is a single chunk
     gram: torch.Tensor | None  # V^T V, diagonal blocks filled during the pass
+    gram_done: bool = False  # the pass filled all of V^T V
+    buffers: list[torch.Tensor] | None = None  # reusable chunk buffers for regenerated tangents
 
 
 class _JvpRunner:
@@ -212,28 +223,44 @@ def _cross(left: list[torch.Tensor], right: list[torch.Tensor]) -> torch.Tensor:
     return total
 
 
-def _aggregate_group(estimate, stream, group, gpass: _GroupPass, aggregation, scaling, kind):
-    """Add the group's estimate to ``estimate`` (a list of tensors, one per block)."""
+def _aggregate_group(
+    estimate, primals, stream, group, gpass: _GroupPass, aggregation, scaling, kind
+):
+    """Add the group's estimate to ``estimate`` (a list with a tensor or None per block)."""
     d = gpass.jvps
     if gpass.kept is not None:  # one chunk: the tangents are at hand
-        gram = _cross(gpass.kept, gpass.kept) if uses_gram(aggregation, kind) else None
+        gram = None
+        if uses_gram(aggregation, kind):
+            gram = gpass.gram if gpass.gram_done else _cross(gpass.kept, gpass.kept)
         if gram is not None and not well_conditioned(gram):  # nearly dependent: QR of V
             matrix = torch.cat([t.reshape(t.shape[0], -1) for t in gpass.kept], dim=1).T
             flat = aggregate(matrix, d.to(matrix.dtype), aggregation, scaling, kind)
-            for b, piece in zip(group, _split(flat, [estimate[b] for b in group])):
-                estimate[b].add_(piece)
+            for b, piece in zip(group, _split(flat, [primals[b] for b in group])):
+                _accumulate(estimate, b, piece)
             return
         gpass.gram = gram
-    elif gpass.gram is not None:
-        sizes = [estimate[b].numel() for b in group]
+    elif gpass.gram is not None and not gpass.gram_done:
+        sizes = [primals[b].numel() for b in group]
         _fill_gram(gpass.gram, stream, group, sizes, gpass.bounds)
     coef = coefficients(d, aggregation, kind, gpass.gram)
     coef = coef * scaling_factor(aggregation, scaling, gpass.n, gpass.k, kind)
     for start, stop in gpass.bounds:
-        chunk = gpass.kept if gpass.kept is not None else stream.chunk(start, stop, group)
+        chunk = gpass.kept
+        if chunk is None and gpass.buffers is None:
+            chunk = stream.chunk(start, stop, group)
+        elif chunk is None:
+            chunk = stream.chunk(start, stop, group, out=gpass.buffers)
         c = coef[start:stop]
         for b, tangent in zip(group, chunk):
-            estimate[b].add_(torch.tensordot(c.to(tangent.dtype), tangent, dims=1))
+            _accumulate(estimate, b, torch.tensordot(c.to(tangent.dtype), tangent, dims=1))
+
+
+def _accumulate(estimate: list, b: int, value: torch.Tensor) -> None:
+    """estimate[b] += value, where None stands for zero (saves zero-filling every block)."""
+    if estimate[b] is None:
+        estimate[b] = value
+    else:
+        estimate[b].add_(value)
 
 
 def _fill_gram(gram, stream, group, sizes, bounds) -> None:
@@ -286,6 +313,18 @@ def _flatten(params: Any, name: str) -> tuple[list[torch.Tensor], Callable[[list
     if not all(t.is_floating_point() for t in tensors):
         raise TypeError(f"{name} must be floating-point tensors")
     return tensors, rebuild
+
+
+def check_options(k, aggregation, scaling, chunk_size, vectorize, comm, local_weight) -> float:
+    """Raise on a bad option (naming it); returns this rank's weight of the jvps."""
+    check_aggregation(aggregation, scaling)
+    if aggregation == "single" and k != 1:
+        raise ValueError(f"aggregation='single' needs k=1, got k={k}")
+    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
+        raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size!r}")
+    if vectorize not in (True, False, "auto"):
+        raise ValueError(f"vectorize must be True, False or 'auto', got {vectorize!r}")
+    return _check_weight(local_weight, comm)
 
 
 def _check_k(k, tangents, blocks, rebuild) -> int:

@@ -1,0 +1,310 @@
+"""Forward gradients of stacks of Linear layers and elementwise activations as batched matmuls.
+
+For y = W x + b the jvp along the tangent (dW_i, db_i) is dy_i = dW_i x + W dx_i + db_i, so all k
+tangents of a layer take one matmul with the layer input and one of W with the k input tangents.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+from torch.func import jvp as func_jvp
+
+from .aggregation import uses_gram
+from .estimator import (
+    DEFAULT_CHUNK_BYTES,
+    ForwardGradientResult,
+    _GroupPass,
+    chunk_bounds,
+    combine,
+)
+from .jvp import jvps_sequential, jvps_vectorised
+from .tangents import TangentStream
+
+# parameter-free modules that act entry by entry: their jvp is f'(h) * dh
+ELEMENTWISE = (
+    nn.CELU,
+    nn.ELU,
+    nn.GELU,
+    nn.Hardsigmoid,
+    nn.Hardswish,
+    nn.Hardtanh,
+    nn.Identity,
+    nn.LeakyReLU,
+    nn.LogSigmoid,
+    nn.Mish,
+    nn.ReLU,
+    nn.ReLU6,
+    nn.SELU,
+    nn.SiLU,
+    nn.Sigmoid,
+    nn.Softplus,
+    nn.Softsign,
+    nn.Tanh,
+    nn.Tanhshrink,
+)
+
+
+class Unsupported(Exception):
+    """The loss closure uses the model in a way the matmul path does not cover."""
+
+
+def _has_hooks(module: nn.Module) -> bool:
+    hooks = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks")
+    return any(getattr(module, name, None) for name in hooks)
+
+
+def _layers(module: nn.Module) -> list[nn.Module] | None:
+    """The leaves of (nested) ``nn.Sequential`` containers in call order; None for other modules."""
+    if type(module) is not nn.Sequential or _has_hooks(module):
+        return None
+    leaves = []
+    for child in module:
+        inner = _layers(child) if type(child) is nn.Sequential else [child]
+        if inner is None:
+            return None
+        leaves += inner
+    return leaves
+
+
+class LinearStack:
+    """The matmul path for a ``nn.Sequential`` of ``nn.Linear`` and elementwise activations.
+
+    Build it with `LinearStack.of`, which returns None for any other module. The jvps and, for
+    the projection, V^T V are computed layer by layer while the layer's tangents are drawn; the
+    tangents live in buffers kept between calls, so no step pays for fresh pages again.
+    """
+
+    def __init__(self, steps: list[tuple], shapes: list[torch.Size], buffers: dict | None = None):
+        self.steps = steps
+        self.shapes = shapes
+        self._buffers: dict[Any, torch.Tensor] = {} if buffers is None else buffers
+
+    @classmethod
+    def of(
+        cls, module: nn.Module, trainable: Sequence[torch.Tensor], buffers: dict | None = None
+    ) -> LinearStack | None:
+        """The path for ``module`` whose trainable parameters are ``trainable`` (in block order),
+        or None when the module is not a plain stack or a parameter is used twice. ``buffers``:
+        a dict the tangent buffers are kept in (pass the same one every step to reuse them)."""
+        layers = _layers(module)
+        if not layers:
+            return None
+        block_of = {id(p): b for b, p in enumerate(trainable)}
+        steps, used = [], []
+        for layer in layers:
+            if _has_hooks(layer):
+                return None
+            if type(layer) is nn.Linear:
+                weight = block_of.get(id(layer.weight))
+                bias = None if layer.bias is None else block_of.get(id(layer.bias))
+                used += [b for b in (weight, bias) if b is not None]
+                steps.append(("linear", layer, weight, bias))
+            elif type(layer) in ELEMENTWISE and not any(True for _ in layer.parameters()):
+                steps.append(("act", layer))
+            else:
+                return None
+        if sorted(used) != list(range(len(trainable))):
+            return None
+        dtypes = {(p.dtype, p.device) for p in trainable}
+        if len(dtypes) != 1:
+            return None
+        return cls(steps, [p.shape for p in trainable], buffers)
+
+    def _buffer(self, key: Any, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+        numel = math.prod(shape)
+        buf = self._buffers.get(key)
+        if (
+            buf is None
+            or buf.numel() < numel
+            or buf.dtype != like.dtype
+            or buf.device != like.device
+        ):
+            buf = torch.empty(numel, dtype=like.dtype, device=like.device)
+            self._buffers[key] = buf
+        return buf[:numel].view(shape)
+
+    def primal(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The output for input ``x`` (rows of features), and per step the layer input (linear)
+        or the activation's slope f'(h) (elementwise)."""
+        h = x.reshape(-1, x.shape[-1])
+        saved = []
+        for step in self.steps:
+            if step[0] == "linear":
+                saved.append(h)
+                h = step[1](h)
+            else:
+                h, slope = func_jvp(step[1], (h,), (torch.ones_like(h),))
+                saved.append(slope)
+        return h.reshape(*x.shape[:-1], h.shape[-1]), saved
+
+    def output_tangents(
+        self, stream: TangentStream, k: int, saved: list[torch.Tensor], keep: bool, gram
+    ) -> tuple[torch.Tensor, list[torch.Tensor | None]]:
+        """The k tangents of the output (k, rows, features), the tangents of every block when
+        ``keep`` (else Nones), and V^T V added into ``gram`` (when not None) layer by layer."""
+        kept: list[torch.Tensor | None] = [None] * len(self.shapes)
+        t = None
+        for step, inp in zip(self.steps, saved):
+            if step[0] == "act":
+                if t is not None:
+                    t.mul_(inp)
+                continue
+            _, layer, wblock, bblock = step
+            drawn = {}
+            for name, block in (("w", wblock), ("b", bblock)):
+                if block is not None:
+                    key = ("kept", block) if keep else ("layer", name)
+                    out = self._buffer(key, (k, *self.shapes[block]), inp)
+                    drawn[name] = self._draw(stream, block, out, gram)
+                    kept[block] = drawn[name] if keep else None
+            t = self._layer_tangent(layer, inp, t, drawn.get("w"), drawn.get("b"), k)
+        return t, kept
+
+    def _draw(self, stream, block, out, gram) -> torch.Tensor:
+        """The tangents of ``block`` into ``out``, adding their V^T V to ``gram`` (if not None).
+
+        Signs (Rademacher tangents) are drawn as int8, 1 byte per entry instead of 4, copied to
+        ``out`` and multiplied as int8 for V^T V (exact in int32), which saves about half of the
+        memory traffic of drawing in float and converting for the int8 product.
+        """
+        k = out.shape[0]
+        cpu_signs = stream.kind == "rademacher" and out.device.type == "cpu"
+        if not cpu_signs or out[0].numel() >= 2**31 or not hasattr(torch, "_int_mm"):
+            stream.chunk(0, k, [block], out=[out])
+            if gram is not None:
+                flat = out.reshape(k, -1)
+                gram.add_((flat @ flat.T).double())
+            return out
+        signs = self._buffer(("signs",), tuple(out.shape), out.new_empty((), dtype=torch.int8))
+        stream.chunk(0, k, [block], out=[signs])
+        out.copy_(signs)
+        if gram is not None:
+            flat = signs.view(k, -1)
+            gram.add_(torch._int_mm(flat, flat.T).double() if k > 1 else flat.shape[1])
+        return out
+
+    @staticmethod
+    def _layer_tangent(layer, inp, t, vw, vb, k):
+        """dW_i x + W dx_i + db_i for all i at once; None while every tangent is still zero."""
+        rows = inp.shape[0]
+        new = None
+        if vw is not None:
+            new = torch.matmul(inp, vw.transpose(1, 2))  # (k, rows, out)
+        if t is not None:
+            weight = layer.weight.detach()
+            flat = t.reshape(k * rows, -1)
+            if new is None:
+                new = (flat @ weight.T).view(k, rows, -1)
+            else:
+                new.view(k * rows, -1).addmm_(flat, weight.T)
+        if vb is not None:
+            bias = vb.unsqueeze(1)  # (k, 1, out)
+            new = bias.expand(k, rows, -1).clone() if new is None else new.add_(bias)
+        return new
+
+    def forward_gradient(
+        self,
+        closure: Callable[[Callable[..., Any]], torch.Tensor],
+        primals: list[torch.Tensor],
+        stream: TangentStream,
+        k: int,
+        aggregation: str,
+        scaling: str,
+        chunk_size: int | None,
+        comm,
+        weight: float,
+    ) -> ForwardGradientResult | None:
+        """The estimate, or None when ``closure`` does not call ``run`` once on one tensor (or
+        with the same tensor each time), or the tangents of one layer exceed the memory bound."""
+        n = sum(p.numel() for p in primals)
+        itemsize = primals[0].element_size()
+        if uses_gram(aggregation, stream.kind):
+            k = min(k, n)
+        budget = chunk_size * n * itemsize if chunk_size else DEFAULT_CHUNK_BYTES
+        widest = max(math.prod(s) for s in self.shapes) * k * itemsize
+        if widest > budget:
+            return None
+        with torch.no_grad():
+            traced = self._trace(closure)
+            if traced is None:
+                return None
+            x, out, saved = traced
+            keep = k * n * itemsize <= budget
+            gram = (
+                torch.zeros(k, k, dtype=torch.float64)
+                if uses_gram(aggregation, stream.kind)
+                else None
+            )
+            t, kept = self.output_tangents(stream, k, saved, keep, gram)
+            try:
+                loss, d = _loss_jvps(closure, x, out, t.view(k, *out.shape))
+            except Unsupported:
+                return None
+        gpass = _GroupPass(k=k, n=n, bounds=[(0, k)], jvps=d, kept=None, gram=gram)
+        gpass.gram_done = gram is not None
+        if keep:
+            gpass.kept = kept
+        else:
+            rows = max(1, budget // (n * itemsize))
+            gpass.bounds = chunk_bounds(k, rows)
+            rows = max(stop - start for start, stop in gpass.bounds)
+            gpass.buffers = [
+                self._buffer(("regenerated", b), (rows, *shape), primals[b])
+                for b, shape in enumerate(self.shapes)
+            ]
+        group = list(range(len(primals)))
+        return combine([gpass], [group], stream, primals, aggregation, scaling, comm, weight, loss)
+
+    def _trace(self, closure):
+        """Run ``closure`` once with the primal pass; (input, output, saved) or None."""
+        seen: dict[str, Any] = {}
+
+        def run(*args: Any, **kwargs: Any) -> torch.Tensor:
+            if kwargs or len(args) != 1 or not isinstance(args[0], torch.Tensor):
+                raise Unsupported("run must be called with one tensor")
+            if "x" not in seen:
+                seen["x"] = args[0]
+                seen["out"], seen["saved"] = self.primal(args[0])
+            elif not _same_input(args[0], seen["x"]):
+                raise Unsupported("run called with different inputs")
+            return seen["out"]
+
+        try:
+            closure(run)
+        except Unsupported:
+            return None
+        if "x" not in seen:
+            return None
+        return seen["x"], seen["out"], seen["saved"]
+
+
+def _same_input(a, b) -> bool:
+    """Whether ``a`` is the input ``b`` (or an equal tensor, such as the same slice taken again)."""
+    if a is b:
+        return True
+    if not isinstance(a, torch.Tensor) or a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    return a.device == b.device and bool(torch.equal(a, b))
+
+
+def _loss_jvps(closure, x, out, tangents):
+    """(loss, d): the closure's loss as a function of the model output, differentiated along
+    the k output tangents (vmapped; one dual-number pass each if the closure cannot be vmapped)."""
+
+    def loss_of_output(outputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        def run(*args: Any, **kwargs: Any) -> torch.Tensor:
+            if kwargs or len(args) != 1 or not _same_input(args[0], x):
+                raise Unsupported("run called with different inputs")
+            return outputs[0]
+
+        return closure(run)
+
+    try:
+        return jvps_vectorised(loss_of_output, [out], [tangents])
+    except (RuntimeError, NotImplementedError):
+        return jvps_sequential(loss_of_output, [out], [tangents])
