@@ -107,3 +107,69 @@ def test_debiased_noise_never_falls_to_zero_under_mixed_noise():
     est = estimate_noise(noisy)
     assert bool((est >= plain / 2 - 1e-12).all())
     assert float(est.min()) > 0.02
+
+
+def test_noise_edge_is_the_top_eigenvalue_of_least_squares_residuals():
+    from hyde.estimation import gram, noise_edge
+
+    rng = np.random.default_rng(4)
+    mixing = rng.standard_normal((3, 7))
+    y = rng.standard_normal((500, 3)) @ mixing + rng.normal(0, 0.2, (500, 7)) * np.arange(1, 8)
+    residuals = np.empty_like(y)
+    for i in range(7):
+        others = np.delete(y, i, axis=1)
+        coef, *_ = np.linalg.lstsq(others, y[:, i], rcond=None)
+        residuals[:, i] = y[:, i] - others @ coef
+    expected = np.linalg.eigvalsh(residuals.T @ residuals / 500)[-1]
+    g, pixels = gram(torch.from_numpy(y.reshape(25, 20, 7)))
+    assert noise_edge(g, pixels) == pytest.approx(expected, rel=1e-5)
+
+
+def test_signal_dimension_counts_endmembers_where_hysime_counts_sparse_noise():
+    from hyde.data import make_cube
+    from hyde.estimation import (
+        gram,
+        hysime_from_gram,
+        noise_from_gram,
+        signal_dimension,
+        sparse_noise,
+    )
+
+    cube = make_cube(128, 128, 64, endmembers=5, seed=0, dtype=torch.float64)
+    dims, flags = [], []
+    for noisy in (add_mixture(cube, seed=1, amounts=(0.1, 0.3)), add_gaussian(cube, 0.05, seed=1)):
+        g, pixels = gram(noisy)
+        sigma = noise_from_gram(g, pixels)
+        white = g / (sigma[:, None] * sigma[None, :])
+        assert signal_dimension(white, pixels) == 5  # the generated cube's endmembers
+        dims.append(hysime_from_gram(white, pixels).dimension)
+        flags.append(sparse_noise(noisy.reshape(-1, 64), g))
+    assert flags == [True, False]
+    assert dims[0] > 5 and dims[1] == 5  # HySime: too many on mixed noise, right on Gaussian
+
+
+def test_sparse_noise_flags_impulses_but_not_gaussian_noise():
+    from scipy.stats import kurtosis
+
+    from hyde.estimation import gram, sparse_noise
+
+    rng = np.random.default_rng(7)
+    signal = rng.standard_normal((4096, 3)) @ rng.standard_normal((3, 12))
+    gaussian = signal + rng.normal(0, 0.1, signal.shape)
+    impulses = gaussian.copy()
+    hit = rng.random(4096) < 0.05
+    impulses[hit, 4] += rng.choice([-2.0, 2.0], hit.sum())
+    for y, expected in ((gaussian, False), (impulses, True)):
+        g, _ = gram(torch.from_numpy(y.reshape(64, 64, 12)))
+        # the reference: SciPy's kurtosis of NumPy least-squares residuals, band by band
+        residuals = np.stack(
+            [
+                y[:, i]
+                - np.delete(y, i, 1) @ np.linalg.lstsq(np.delete(y, i, 1), y[:, i], rcond=None)[0]
+                for i in range(12)
+            ],
+            1,
+        )
+        excess = kurtosis(residuals, axis=0, fisher=True).max()
+        assert (excess > 10 * np.sqrt(24 / 4096)) == expected
+        assert sparse_noise(torch.from_numpy(y), g) == expected

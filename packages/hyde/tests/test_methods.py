@@ -272,3 +272,57 @@ def test_wsrrr_thresholds_are_sure_optimal_per_level():
             assert np.all(rows == rows[0])
             assert rows[0] == pytest.approx(cands[int(np.argmin(sure))], abs=1e-12)
         start = stop
+
+
+def test_forpdn_is_scale_equivariant():
+    # SURE's lambda grid follows the noise scale: scaling cube and noise scales the output
+    noisy = nm.add_gaussian(_cube_for_scale(), 0.01, seed=11)
+    method = hyde.FORPDN()
+    out = method(noisy)
+    lams = method.lams_
+    scaled = method(noisy * 100.0) / 100.0
+    np.testing.assert_allclose(scaled.numpy(), out.numpy(), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(np.array(method.lams_) * 1e4, lams, rtol=1e-9)
+
+
+def _cube_for_scale():
+    from hyde.data import make_cube
+
+    return make_cube(32, 32, 16, endmembers=4, seed=3, dtype=torch.float64)
+
+
+def test_forpdn_sure_matches_the_oracle_lambda_at_low_noise(cube):
+    # at sigma = 0.01 the best lambda lies far above a fixed grid's top of 1e4
+    noisy = nm.add_gaussian(cube, 0.01, seed=11)
+    oracle = max(psnr(cube, hyde.FORPDN(lam=10.0**e)(noisy)) for e in range(0, 10))
+    assert psnr(cube, hyde.FORPDN()(noisy)) > oracle
+
+
+def test_smoother_system_is_the_inverse_without_subnormal_entries():
+    from hyde.methods.wavelet import l1_spectral_smoother, smoother_system
+
+    d = np.diff(np.eye(128), axis=0)
+    exact = np.linalg.inv(5.0 * np.eye(128) + 5.0 * d.T @ d)
+    system = smoother_system(128, 5.0, 5.0, torch.float32)
+    tiny = torch.finfo(torch.float32).tiny
+    assert not ((system != 0) & (system.abs() < tiny)).any()
+    np.testing.assert_allclose(system.double().numpy(), exact, rtol=1e-6, atol=1e-20)
+    # float32 iterates follow the float64 ones
+    rng = np.random.default_rng(2)
+    h = np.cumsum(rng.normal(0, 0.05, (300, 128)), axis=1)
+    ref = l1_spectral_smoother(torch.from_numpy(h), 0.75, 30, 5.0, 5.0).numpy()
+    got = l1_spectral_smoother(torch.from_numpy(h).float(), 0.75, 30, 5.0, 5.0).double().numpy()
+    np.testing.assert_allclose(got, ref, atol=1e-5)
+
+
+def test_reduced_rank_methods_count_endmembers_on_mixed_noise():
+    # HySime alone counted 11 components on this cube; the rank is the methods' own estimate
+    from hyde.data import make_cube
+
+    big = make_cube(128, 128, 64, endmembers=5, seed=0, dtype=torch.float64)
+    noisy = nm.add_mixture(big, seed=1, amounts=(0.1, 0.3))
+    assert hyde.OTVCA().statistics(noisy)["rank"] == 5
+    assert hyde.WSRRR().statistics(noisy)["rank"] == 5
+    method = hyde.HyRes()
+    method(noisy)
+    assert method.rank_ <= 5
