@@ -37,7 +37,7 @@ PLAN = [
         (fn, 10000, 0, (0, 1, 2), OURS_AND_PROPULATE)
         for fn in ("sphere", "rosenbrock", "rastrigin")
     ],
-    ("sphere", 10000, 0, (0,), ("optuna-cmaes",)),
+    *[(fn, 10000, 0, (0, 1, 2), ("optuna-cmaes",)) for fn in ("sphere", "rosenbrock", "rastrigin")],
     ("sphere", 1000, 10, (0,), ALL),
     ("sphere", 10000, 10, (0,), OURS_AND_PROPULATE),
 ]
