@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 import torch
 
 import hpc_comm as hc
-from daso._flat import trainable
+from daso._flat import FlatParameters, trainable
 from daso.schedule import BatchPlan, SkipSchedule, plan_batch
 from daso.topology import Topology, check_node_size
-from hpc_comm.flat import flatten, flatten_grads, unflatten_grads_into, unflatten_into
+from hpc_comm.flat import flatten_grads, unflatten_grads_into
 
 log = hc.get_logger(__name__)
 
@@ -57,6 +57,10 @@ class DASO:
     ``downcast`` (bfloat16, float16, float32 or None): the dtype the *asynchronous* syncs send
     parameters in. Blocking syncs always send the parameters' own dtype, so warm-up equals
     synchronous data parallelism and the parameters kept after each epoch carry no rounding.
+
+    The trainable parameters (same objects, same values) are re-stored as views of one flat
+    buffer, which the syncs communicate and merge in place; it is rebuilt if something replaces
+    a parameter's storage (``model.to``), and mixed dtypes fall back to packed copies.
     """
 
     def __init__(
@@ -93,6 +97,7 @@ class DASO:
         self.params = trainable(model)
         if not self.params:
             raise ValueError("model must have at least one parameter with requires_grad=True")
+        self._store = FlatParameters(self.params)
         self.downcast = None if downcast in (None, torch.float32) else downcast
         self.sending_chunk_size = sending_chunk_size
         self.schedule = SkipSchedule(
@@ -223,6 +228,7 @@ class DASO:
             )
         self._pending.clear()
         self.params = params
+        self._store = FlatParameters(params)
 
     def _run_global(self, plan: BatchPlan) -> None:
         for _ in plan.receive:  # due batches are non-decreasing, so these are the oldest
@@ -268,13 +274,12 @@ class DASO:
     def _blocking_sync(self) -> None:
         group = self._rotate()
         top = self.topology
+        flat = self._store.values()
         if top.local_rank == group:
-            flat = flatten(self.params)
             for chunk in self._chunks(flat):
                 top.group.allreduce(chunk)
             flat /= top.nodes
-            unflatten_into(flat, self.params)
-        self._bcast(top.node, group)
+        self._bcast(top.node, group, flat)
         if self.trace is not None:
             self.trace.append(("sync", self.batch, group))
 
@@ -284,7 +289,8 @@ class DASO:
         top = self.topology
         pending = _PendingSync(group=group, sent_batch=self.batch, due=due)
         if top.local_rank == group:
-            pending.buffer = flatten(self.params, self.downcast)
+            flat = self._store.values()
+            pending.buffer = flat.to(self.downcast or flat.dtype, copy=True)
             pending.requests = [top.group.iallreduce(c) for c in self._chunks(pending.buffer)]
         self._pending.append(pending)
         if self.trace is not None:
@@ -293,24 +299,22 @@ class DASO:
     @torch.no_grad()
     def _receive(self, pending: _PendingSync) -> None:
         top = self.topology
+        flat = self._store.values()
         if top.local_rank == pending.group:
             for request in pending.requests:
                 request.wait()
-            waited = pending.due - pending.sent_batch
-            weight = 2.0 * waited
-            now = flatten(self.params)
-            merged = (weight * now + pending.buffer.to(now.dtype)) / (weight + top.nodes)
-            unflatten_into(merged, self.params)
-        self._bcast(top.node, pending.group)
+            weight = 2.0 * (pending.due - pending.sent_batch)
+            # θ ← (2B·θ_now + Σ θ_stale) / (2B + P), in place on the parameters' buffer
+            flat.mul_(weight).add_(pending.buffer).div_(weight + top.nodes)
+        self._bcast(top.node, pending.group, flat)
         if self.trace is not None:
             self.trace.append(("recv", self.batch, pending.group, pending.sent_batch))
 
-    def _bcast(self, comm: hc.Communicator, root: int) -> None:
-        if comm.size == 1:
-            return
-        flat = flatten(self.params)
-        comm.bcast(flat, root=root)
-        unflatten_into(flat, self.params)
+    def _bcast(self, comm: hc.Communicator, root: int, flat: torch.Tensor | None = None) -> None:
+        flat = self._store.values() if flat is None else flat
+        if comm.size > 1:
+            comm.bcast(flat, root=root)
+        self._store.store(flat)
 
     # ------------------------------------------------------------- epochs
     @contextlib.contextmanager
