@@ -123,9 +123,11 @@ KILLED_RUN = textwrap.dedent(
 )
 
 
-def test_a_killed_run_resumes_without_losing_an_evaluated_individual(tmp_path):
+def _run_until_killed(tmp_path, source: str) -> list:
+    """Run ``source`` in a child process that kills itself during its 23rd evaluation; returns
+    the 22 it finished as (params, loss) pairs."""
     script = tmp_path / "run.py"
-    script.write_text(KILLED_RUN)
+    script.write_text(source)
     evaluated = tmp_path / "evaluated.jsonl"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "MPI", "HYDRA"))}
     env["HPC_COMM_BACKEND"] = "self"
@@ -138,6 +140,10 @@ def test_a_killed_run_resumes_without_losing_an_evaluated_individual(tmp_path):
     assert done.returncode == 9
     logged = [json.loads(line) for line in evaluated.read_text().splitlines()]
     assert len(logged) == 22
+    return logged
+
+
+def _assert_resume_restores(tmp_path, logged) -> None:
     resumed = Propulator(
         SPHERE.loss,
         get_default_propagator(4, SPHERE.limits, rng=0),
@@ -148,6 +154,11 @@ def test_a_killed_run_resumes_without_losing_an_evaluated_individual(tmp_path):
     )
     restored = sorted(((i.loss, dict(i)) for i in resumed.population), key=lambda r: r[0])
     assert restored == sorted(((value, params) for params, value in logged), key=lambda r: r[0])
+
+
+def test_a_killed_run_resumes_without_losing_an_evaluated_individual(tmp_path):
+    logged = _run_until_killed(tmp_path, KILLED_RUN)
+    _assert_resume_restores(tmp_path, logged)
 
 
 def _solo():
@@ -168,37 +179,14 @@ def test_a_killed_run_recovers_from_the_journal_what_the_hdf5_file_had_not_taken
 
     from propulate_lite import checkpoint as ckpt
 
-    script = tmp_path / "run.py"
-    script.write_text(JOURNALED_KILLED_RUN)
-    evaluated = tmp_path / "evaluated.jsonl"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "MPI", "HYDRA"))}
-    env["HPC_COMM_BACKEND"] = "self"
-    done = subprocess.run(
-        [sys.executable, str(script), str(tmp_path / "ckpt"), str(evaluated)],
-        env=env,
-        capture_output=True,
-        timeout=60,
-    )
-    assert done.returncode == 9
+    logged = _run_until_killed(tmp_path, JOURNALED_KILLED_RUN)
     (file,) = ckpt.existing_files(tmp_path / "ckpt")
-    with h5py.File(
-        file, "r", swmr=True
-    ) as f:  # an hour between appends: the HDF5 file holds nothing yet
+    with h5py.File(file, "r", swmr=True) as f:  # an hour between appends: nothing in HDF5 yet
         assert f["individuals"].shape[0] == 0
     journal = ckpt.journal_path(file, "individuals")
     with journal.open("ab") as f:
         f.write(b"\x01" * 5)  # a row cut short by the kill is dropped
-    logged = [json.loads(line) for line in evaluated.read_text().splitlines()]
-    resumed = Propulator(
-        SPHERE.loss,
-        get_default_propagator(4, SPHERE.limits, rng=0),
-        comm=_solo(),
-        generations=0,
-        checkpoint_path=tmp_path / "ckpt",
-        resume=True,
-    )
-    restored = sorted(((i.loss, dict(i)) for i in resumed.population), key=lambda r: r[0])
-    assert restored == sorted(((value, params) for params, value in logged), key=lambda r: r[0])
+    _assert_resume_restores(tmp_path, logged)
 
 
 def test_a_record_both_in_the_file_and_in_the_journal_is_read_once(tmp_path):
