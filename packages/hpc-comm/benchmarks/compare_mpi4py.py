@@ -20,11 +20,15 @@ For allreduce (SUM, in place), bcast (from rank 0, in place) and allgather, at m
   the kernel put the pages (measured here: up to 50 % at 16 MiB between two NumPy arrays), so
   the goal compares the libraries on the same memory and this column shows the placement effect.
 
-The variants are interleaved: each round times one block of back-to-back calls of every variant
-(order reversed every other round), so load from other processes hits all of them alike; a block
-is warm-up calls, a barrier, then ``iterations`` timed calls, and its time per call is the slowest
-rank's. The table reports the median (or ``--stat min``) over rounds, the ratio hpc-comm/mpi4py,
-the added microseconds, and the interquartile range of the per-round ratios (the noise).
+The variants are interleaved: each round times one block of back-to-back calls of every variant,
+the order cycling through every permutation so that no variant always runs first or last, and
+load from other processes hits all of them alike; a block is warm-up calls, a barrier, then
+``iterations`` timed calls, and its time per call is the slowest rank's. The times in the table
+are the median (or ``--stat min``) over rounds of each variant. The ratio hpc-comm/mpi4py is
+paired: the median over rounds of the two blocks' ratio within a round, with its interquartile
+range (the noise), and the added microseconds likewise; the ratio of the two columns' statistics
+is shown beside it. Pairing matters on a shared machine: load drifts over seconds, and the
+quietest block of one variant need not fall in the same moment as the other's.
 
 Goals (checked per row): from 1 MiB up hpc-comm is within 5 % of mpi4py (ratio <= 1.05); at 8 B it
 adds less than 10 µs. Rank 0 prints the table; ``--output`` writes it as Markdown (atomically)
@@ -36,6 +40,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import gc
+import itertools
 import os
 import platform
 import shlex
@@ -234,17 +239,19 @@ def measure(args, comm, world, log) -> list[dict]:
             calls = make_calls(op, nbytes, comm, world, args.own_memory)
             iterations, warmup = block_iterations(nbytes, args.quick)
             times = {name: [] for name in calls}
-            names = list(calls)
+            orders = list(itertools.permutations(calls))
             for r in range(args.rounds):
-                for name in names if r % 2 == 0 else reversed(names):
+                for name in orders[r % len(orders)]:
                     times[name].append(timer.block(calls[name], iterations, warmup, barriers[name]))
             del calls
             row = {"op": op, "nbytes": nbytes, "iterations": iterations, "rounds": args.rounds}
             for name, ts in times.items():
                 row[name] = stat(ts)
-            ratios = [h / m for h, m in zip(times["hpc-comm"], times["mpi4py"])]
-            row["ratio"] = row["hpc-comm"] / row["mpi4py"]
-            row["added"] = row["hpc-comm"] - row["mpi4py"]
+            pairs = list(zip(times["hpc-comm"], times["mpi4py"]))
+            ratios = [h / m for h, m in pairs]
+            row["ratio"] = statistics.median(ratios)
+            row["added"] = statistics.median([h - m for h, m in pairs])
+            row["stat_ratio"] = row["hpc-comm"] / row["mpi4py"]
             row["ratio_q1"], row["ratio_q3"] = quartiles(ratios)
             if "mpi4py/own" in times:
                 row["placement"] = row["mpi4py/own"] / row["mpi4py"]
@@ -269,7 +276,8 @@ def fmt(value: float) -> str:
 
 
 def headers(own_memory: bool) -> list[str]:
-    cols = ["op", "size", "mpi4py µs", "hpc-comm µs", "ratio", "added µs", "ratio IQR"]
+    cols = ["op", "size", "mpi4py µs", "hpc-comm µs", "ratio", "ratio IQR", "added µs"]
+    cols += ["ratio of the two"]
     if own_memory:
         cols += ["mpi4py/own µs", "own/shared"]
     return [*cols, "goal", "result"]
@@ -284,8 +292,9 @@ def cells(row, own_memory: bool) -> list[str]:
         fmt(row["mpi4py"]),
         fmt(row["hpc-comm"]),
         f"{row['ratio']:.3f}",
-        f"{row['added']:+.1f}",
         f"{row['ratio_q1']:.2f}-{row['ratio_q3']:.2f}",
+        f"{row['added']:+.1f}",
+        f"{row['stat_ratio']:.3f}",
     ]
     if own_memory:
         out += [fmt(row["mpi4py/own"]), f"{row['placement']:.3f}"]
@@ -396,9 +405,13 @@ def markdown(args, env, rows, sweep_rows) -> str:
         "same memory, so that the two libraries move the same pages. `mpi4py/own` is mpi4py on "
         "NumPy arrays of its own: at large sizes two equal calls on two buffers differ by where "
         "the kernel placed the pages, and `own/shared` (mpi4py/own over mpi4py) shows how much "
-        "that alone moves a row. `ratio` is hpc-comm/mpi4py, `added` the difference, "
-        "`ratio IQR` the interquartile range of the per-round ratios (how noisy the machine "
-        "was). Sizes are bytes per rank; both `allgather`s fill a preallocated result "
+        "that alone moves a row. `ratio` is hpc-comm/mpi4py paired by round: each round times "
+        "one block of every variant back to back (the order cycling through all permutations), "
+        "and `ratio` is the median over rounds of the two blocks' ratio, `ratio IQR` its "
+        "interquartile range (how noisy the machine was), `added` the median of the "
+        "differences; `ratio of the two` divides the two time columns instead (each a statistic "
+        "of its own rounds, so the quietest moments of the two need not coincide). The goals are "
+        "checked on the paired values. Sizes are bytes per rank; both `allgather`s fill a preallocated result "
         "(hpc-comm's `out=`). hpc-comm is imported before torch, so torch puts large "
         "tensors on transparent huge pages as NumPy does (`THP_MEM_ALLOC_ENABLE`, see the "
         "setup table). All buffers are written before timing "

@@ -89,3 +89,54 @@ def test_send_obj_with_any_tag(comm):
 
 def test_wildcards_are_the_documented_values():
     assert hc.ANY_SOURCE == -1 and hc.ANY_TAG == -1
+
+
+# Non-contiguous views that are equal blocks at a constant stride (the mpi backend sends them as
+# one vector datatype, the others stage them), and one that is not (a transpose: staged by all).
+STRIDED_VIEWS = {
+    "column block": lambda t: t.narrow(1, 1, 3),
+    "every other row": lambda t: t[::2],
+    "one column": lambda t: t[:, 2],
+    "3-d inner block": lambda t: t.reshape(3, 2, 6).narrow(2, 2, 3),
+    "transpose": lambda t: t.t(),
+}
+
+
+@pytest.mark.parametrize("dtype", all_dtypes(), ids=str)
+@pytest.mark.parametrize("view", list(STRIDED_VIEWS), ids=str)
+def test_strided_views_travel_both_ways(comm, dtype, view):
+    """A strided view sent around a ring arrives into a strided view of a fresh buffer and
+    nowhere else, and the sent view is unchanged: irecv + isend, recv after isend, send after
+    irecv."""
+    right, left = (comm.rank + 1) % comm.size, (comm.rank - 1) % comm.size
+    take = STRIDED_VIEWS[view]
+    source = rank_tensor(comm.rank, (6, 6), dtype, seed=31)
+    expect = to_numpy(take(rank_tensor(left, (6, 6), dtype, seed=31)))
+    inside = take(torch.ones((6, 6), dtype=torch.bool).reshape(6, 6)).clone()
+    for form in ("irecv+isend", "isend+recv", "irecv+send"):
+        target = torch.zeros((6, 6), dtype=dtype)
+        window = take(target)
+        if form == "irecv+isend":
+            recv = comm.irecv(window, source=left, tag=12)
+            send = comm.isend(take(source), right, tag=12)
+            assert recv.wait() is window
+            send.wait()
+        elif form == "isend+recv":
+            send = comm.isend(take(source), right, tag=12)
+            status = comm.recv(window, source=left, tag=12)
+            send.wait()
+            assert status.nbytes == window.numel() * window.element_size()
+        else:
+            recv = comm.irecv(window, source=left, tag=12)
+            comm.send(take(source), right, tag=12)
+            recv.wait()
+        np.testing.assert_array_equal(to_numpy(window), expect, err_msg=form)
+        written = torch.zeros((6, 6), dtype=torch.bool)
+        take(written).copy_(inside)
+        untouched = ~to_numpy(written)
+        np.testing.assert_array_equal(
+            to_numpy(target)[untouched], to_numpy(torch.zeros((6, 6), dtype=dtype))[untouched]
+        )
+    np.testing.assert_array_equal(
+        to_numpy(source), to_numpy(rank_tensor(comm.rank, (6, 6), dtype, seed=31))
+    )
