@@ -177,28 +177,3 @@ def test_message_over_two_to_the_31_elements(comm):
         x[-2] = 5
     comm.bcast(x, root=0)
     assert x[-2].item() == 5
-
-
-@pytest.mark.parametrize(
-    "view, vector",
-    [
-        (lambda t: t.narrow(1, 2, 5), (7, 5, 9)),  # a block of columns
-        (lambda t: t[1::3], (2, 9, 27)),  # every third row
-        (lambda t: t[:, 4], (7, 1, 9)),  # one column
-        (lambda t: t.t(), None),  # a transpose is not one vector: staged once
-    ],
-)
-def test_strided_point_to_point_is_one_vector_message_without_copies(comm, view, vector):
-    from hpc_comm import _mpi
-
-    base = torch.arange(63, dtype=torch.float64).reshape(7, 9)
-    assert _mpi._strided(view(base)) == vector
-    right, left = (comm.rank + 1) % comm.size, (comm.rank - 1) % comm.size
-    target = torch.zeros(7, 9, dtype=torch.float64)
-    with hc.traffic() as t:
-        recv = comm.irecv(view(target), left, tag=3)
-        comm.isend(view(base + 100 * comm.rank), right, tag=3).wait()
-        recv.wait()
-    assert torch.equal(view(target), view(base + 100 * left))
-    assert sum(t.copies.values()) == (0 if vector else 2)
-    assert t.total_bytes_sent == sum(t.bytes_received.values()) == view(base).numel() * 8

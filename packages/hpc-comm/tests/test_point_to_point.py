@@ -91,8 +91,8 @@ def test_wildcards_are_the_documented_values():
     assert hc.ANY_SOURCE == -1 and hc.ANY_TAG == -1
 
 
-# Non-contiguous views that are equal blocks at a constant stride (the mpi backend sends them as
-# one vector datatype, the others stage them), and one that is not (a transpose: staged by all).
+# Non-contiguous views as heatlike's resplit sends and receives them (blocks of columns, stepped
+# rows, one column, an inner block of a 3-d array) and a transpose.
 STRIDED_VIEWS = {
     "column block": lambda t: t.narrow(1, 1, 3),
     "every other row": lambda t: t[::2],

@@ -25,7 +25,6 @@ from .communicator import (
     Request,
     Status,
     _reduction_for,
-    _require_tensor,
     movement_only_dtypes,
     offsets,
 )
@@ -145,30 +144,6 @@ def _pieces(n: int):
     return [(s, min(MAX_COUNT, n - s)) for s in range(0, n, MAX_COUNT)]
 
 
-def _strided(tensor):
-    """``(count, block, stride)`` in elements when non-contiguous CPU ``tensor`` is ``count``
-    equal contiguous blocks of ``block`` elements, ``stride`` elements apart (a block of columns
-    of a matrix, every other row, one column), so that one MPI vector datatype describes it;
-    else None."""
-    if not isinstance(tensor, _TENSOR[0]) or not tensor.is_cpu or tensor.is_contiguous():
-        return None
-    dims = [(n, s) for n, s in zip(tensor.shape, tensor.stride()) if n != 1]
-    block, i = 1, len(dims) - 1
-    while i >= 0 and dims[i][1] == block:  # the innermost run of contiguous dims
-        block *= dims[i][0]
-        i -= 1
-    if i < 0:
-        return None
-    count, stride = dims[i]
-    for j in range(i - 1, -1, -1):  # the outer dims must fold into one at a constant stride
-        if dims[j][1] != dims[j + 1][1] * dims[j + 1][0]:
-            return None
-        count *= dims[j][0]
-    if stride < block or max(count, block, stride) > MAX_COUNT:
-        return None
-    return count, block, stride
-
-
 def _wild(source: int, tag: int) -> tuple[int, int]:
     """hpc-comm's wildcards (-1) as the MPI library spells them."""
     return (
@@ -257,91 +232,6 @@ class MPICommunicator(Communicator):
         if self._aux is None:
             self._aux = self._comm.Dup()
         return self._aux
-
-    # -- strided point to point
-    # A non-contiguous CPU tensor made of equal contiguous blocks at a constant stride (what
-    # ``narrow`` along an inner dim and slicing with a step give) travels as one MPI vector
-    # datatype: MPI reads it in place, or writes the message straight into it, instead of a
-    # staging copy (resplitting a matrix between its axes sends and receives column blocks).
-    # Anything else takes the general path, which stages non-contiguous tensors once.
-    def _vector(self, tensor):
-        """``(buffer, datatype)`` of a strided CPU tensor as one MPI vector message, or None.
-        The caller frees the datatype once the operation is posted (MPI lets it complete)."""
-        if not _TENSOR:
-            if "torch" not in sys.modules:
-                return None
-            _fill_fast_types()
-        layout = _strided(tensor)
-        if layout is None:
-            return None
-        count, block, stride = layout
-        base = _mpi_type(tensor.dtype)
-        size = tensor.element_size()
-        if base.Get_size() != size:
-            return None
-        vector = base.Create_vector(count, block, stride)
-        vector.Commit()
-        span = ((count - 1) * stride + block) * size
-        return [_fromaddress(tensor.data_ptr(), span), 1, vector], vector
-
-    def _p2p_checks(self, tensor, peer: int, name: str, tag: int, allow_any: bool) -> None:
-        self._live()
-        _require_tensor(tensor)
-        self._check_peer(peer, name, allow_any=allow_any)
-        self._check_tag(tag, allow_any=allow_any)
-
-    def send(self, tensor, dest: int, tag: int = 0) -> None:
-        message = self._vector(tensor)
-        if message is None:
-            return super().send(tensor, dest, tag)
-        try:
-            self._p2p_checks(tensor, dest, "dest", tag, allow_any=False)
-            _traffic.record("send", sent=tensor.numel() * tensor.element_size())
-            self._comm.Send(message[0], dest, tag)
-        finally:
-            message[1].Free()
-
-    def isend(self, tensor, dest: int, tag: int = 0) -> Request:
-        message = self._vector(tensor)
-        if message is None:
-            return super().isend(tensor, dest, tag)
-        try:
-            self._p2p_checks(tensor, dest, "dest", tag, allow_any=False)
-            _traffic.record("isend", sent=tensor.numel() * tensor.element_size())
-            req = self._comm.Isend(message[0], dest, tag)
-        finally:
-            message[1].Free()
-        return Request(req.Test, req.Wait, keep=(tensor,))
-
-    def recv(self, tensor, source: int = ANY_SOURCE, tag: int = ANY_TAG) -> Status:
-        message = self._vector(tensor)
-        if message is None:
-            return super().recv(tensor, source, tag)
-        try:
-            self._p2p_checks(tensor, source, "source", tag, allow_any=True)
-            _traffic.record("recv", received=tensor.numel() * tensor.element_size())
-            st = MPI.Status()
-            self._comm.Recv(message[0], *_wild(source, tag), st)
-        finally:
-            message[1].Free()
-        return _status(st)
-
-    def irecv(self, tensor, source: int = ANY_SOURCE, tag: int = ANY_TAG) -> Request:
-        message = self._vector(tensor)
-        if message is None:
-            return super().irecv(tensor, source, tag)
-        try:
-            self._p2p_checks(tensor, source, "source", tag, allow_any=True)
-            _traffic.record("irecv", received=tensor.numel() * tensor.element_size())
-            req = self._comm.Irecv(message[0], *_wild(source, tag))
-        finally:
-            message[1].Free()
-        return Request(req.Test, req.Wait, result=tensor, keep=(tensor,))
-
-    send.__doc__ = Communicator.send.__doc__
-    isend.__doc__ = Communicator.isend.__doc__
-    recv.__doc__ = Communicator.recv.__doc__
-    irecv.__doc__ = Communicator.irecv.__doc__
 
     # -- fast paths of the three most frequent collectives
     # A CPU, contiguous, non-empty tensor of a dtype MPI reduces natively, with ``check`` and
