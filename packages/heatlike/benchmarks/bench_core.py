@@ -17,6 +17,9 @@ faster on a machine with THP in ``madvise`` mode, whichever library runs it.
 The sort sorts along axis 0 explicitly: Heat 1.8.0 compares the default ``axis=-1`` with the
 split axis without normalising it, so ``sort`` of a split 1-d array with the default axis only
 sorts each rank's chunk.
+The last column pairs the two libraries' calls of one turn (ratio within the turn, median over
+turns): on a shared machine load drifts over seconds, and the two medians need not come from
+equally quiet moments.
 """
 
 from __future__ import annotations
@@ -50,7 +53,8 @@ def _ops(ht, x, y, path):
 
 def _time_pair(fns, barrier, repeats: int, allreduce_max) -> list[tuple[float, float]]:
     """(median, min) seconds per call of each callable in ``fns`` (slowest rank), timed in turns
-    that alternate which library goes first."""
+    that alternate which library goes first; with two callables the first tuple also holds the
+    median over turns of the ratio first/second within a turn (largest over ranks)."""
     for fn in fns:
         fn()  # warm-up
     times = [[] for _ in fns]
@@ -62,7 +66,11 @@ def _time_pair(fns, barrier, repeats: int, allreduce_max) -> list[tuple[float, f
             fns[k]()
             barrier()
             times[k].append(time.perf_counter() - start)
-    return [(allreduce_max(statistics.median(t)), allreduce_max(min(t))) for t in times]
+    stats = [(allreduce_max(statistics.median(t)), allreduce_max(min(t))) for t in times]
+    if len(fns) == 2:  # the two calls of one turn ran back to back: their ratio, paired
+        paired = statistics.median([a / b for a, b in zip(*times)])
+        stats[0] += (allreduce_max(paired),)
+    return stats
 
 
 def _run(libs, data, path, repeats):
@@ -119,14 +127,17 @@ def main(argv=None) -> int:
         )
         head = "| operation | heatlike median (ms) |"
         if heat is not None:
-            head += " heat median (ms) | heatlike / heat (median) | heatlike / heat (min) |"
+            head += (
+                " heat median (ms) | heatlike / heat (median) | heatlike / heat (min) |"
+                " heatlike / heat (paired median) |"
+            )
         print(head)
         print("|" + "---|" * (head.count("|") - 1))
-        for op, (t, t_min) in columns["heatlike"].items():
+        for op, (t, t_min, *paired) in columns["heatlike"].items():
             row = f"| {op} | {t * 1e3:.3f} |"
             if heat is not None:
                 h, h_min = columns["heat"][op]
-                row += f" {h * 1e3:.3f} | {t / h:.2f} | {t_min / h_min:.2f} |"
+                row += f" {h * 1e3:.3f} | {t / h:.2f} | {t_min / h_min:.2f} | {paired[0]:.2f} |"
             print(row)
         if heat is None:
             print("(heat is not installed here: only heatlike was measured)", file=sys.stderr)

@@ -28,6 +28,34 @@ def test_resplit_of_non_contiguous_views_matches_numpy(comm, shape):
                 assert_equal_np(y, ref)
 
 
+@pytest.mark.parametrize("piece_bytes", [8, 40, 1000])
+@pytest.mark.parametrize("dtype", [np.float64, np.int16, np.complex64, np.bool_])
+def test_resplit_in_pieces_matches_numpy(comm, monkeypatch, piece_bytes, dtype):
+    """Messages larger than the piece size travel as row pieces through reused staging buffers
+    (pieces are 2 MiB in use; tiny ones here so that every message is cut, into pieces of one
+    row and more, with more pieces than the two in flight): every pair of axes, contiguous and
+    view sources, unbalanced sources, 3-d arrays with an axis of extent 1 before the cut."""
+    from heatlike import _redistribute
+
+    monkeypatch.setattr(_redistribute, "_PIECE", piece_bytes)
+    g = rng(124)
+    for shape in [(13, 9), (9, 4, 11), (1, 10, 7), (5, 1, 12)]:
+        data = (g.random(shape) * 100 - 50).astype(dtype)
+        if dtype is np.complex64:
+            data = data + 1j * data[::-1]
+        for src in range(len(shape)):
+            sources = [ht.array(data, split=src), ht.array(data, split=src, copy=False)]
+            cut = [slice(None)] * len(shape)
+            cut[src] = slice(comm.size - 1, None)
+            sources.append(ht.array(data, split=src)[tuple(cut)])  # first ranks hold less
+            for x in sources:
+                ref = x.numpy()
+                for dst in range(len(shape)):
+                    y = ht.resplit(x, dst)
+                    assert y.split == dst and y.is_balanced()
+                    assert_equal_np(y, ref, check_dtype=True)
+
+
 def test_resplit_of_unbalanced_source_matches_numpy(comm):
     """Rows sliced off the front leave the first ranks with fewer (or no) rows."""
     data = rng(121).integers(-50, 50, (11, 6, 2)).astype(np.int32)

@@ -7,6 +7,7 @@ exception, ``resplit(x, None)``, makes the array replicated and so gathers by de
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -114,10 +115,14 @@ def resplit_tensor(local, gshape, split_from, counts_from, split_to, counts_to, 
     """This rank's block of the array split on ``split_to`` with ``counts_to``, from its block
     split on ``split_from`` with ``counts_from``.
 
-    Each rank's own part is copied straight into the new block; every other part travels as one
-    point-to-point message that MPI reads from (writes into) the tensor itself when the part is
-    contiguous, which is the case for the send side of a move to split 0 and the receive side of
-    a move from split 0. Otherwise it is staged through one buffer.
+    Each rank's own part is copied straight into the new block. The part for (from) another rank
+    is a block of the old (new) local tensor cut along another axis, so one side of each message
+    is usually strided. A part of at most ``_PIECE`` bytes travels as one message (staged once
+    where it is strided); a larger one travels in row pieces of about ``_PIECE`` bytes along its
+    first axis, both sides cutting it alike: a strided piece is staged through one of a few
+    reused buffers small enough to stay in cache, a contiguous piece goes to MPI in place. A
+    12.8 MB strided part staged whole costs two fresh allocations (page faults) and two copies
+    that miss the cache; in pieces it costs neither allocation and cache-resident copies.
     """
     size, rank = comm.size, comm.rank
     off_from, off_to = offsets_of(counts_from), offsets_of(counts_to)
@@ -132,20 +137,110 @@ def resplit_tensor(local, gshape, split_from, counts_from, split_to, counts_to, 
         return local.narrow(split_to, off_to[j], counts_to[j])
 
     handle = comm.handle
-    requests = [
-        handle.irecv(part_out(r), r, _RESPLIT_TAG)
+    receives = [
+        (r, part_out(r))
         for r in _peers(rank, size)
         if counts_from[r] and counts_to[rank] and out.numel()
     ]
-    requests += [
-        handle.isend(part_in(j), j, _RESPLIT_TAG)
+    sends = [
+        (j, part_in(j))
         for j in _peers(rank, size)
         if counts_to[j] and counts_from[rank] and local.numel()
     ]
-    part_out(rank).copy_(part_in(rank))
-    for request in requests:
-        request.wait()
+
+    def cut(sender, receiver, part):  # row pieces where the receiver's part is strided
+        # The receiver's new block is contiguous, so its part from ``sender`` (cut along
+        # split_from) is strided unless every axis before split_from has extent 1 or the sender
+        # holds the whole extent; both ranks compute this from the layouts alone. Where only the
+        # sender's part is strided, one staged message measured faster than pieces.
+        shape = list(gshape)
+        shape[split_to] = counts_to[receiver]
+        strided = math.prod(shape[:split_from]) > 1 and counts_from[sender] < shape[split_from]
+        return _pieces_of(part) if strided and local.device.type == "cpu" else [part]
+
+    receives = [(r, cut(r, rank, p)) for r, p in receives]
+    sends = [(j, cut(rank, j, p)) for j, p in sends]
+    if all(len(pieces) == 1 for _, pieces in receives + sends):
+        requests = [handle.irecv(p, r, _RESPLIT_TAG) for r, (p,) in receives]
+        requests += [handle.isend(p, j, _RESPLIT_TAG) for j, (p,) in sends]
+        part_out(rank).copy_(part_in(rank))
+        for request in requests:
+            request.wait()
+        return out
+    _exchange_in_pieces(handle, receives, sends, lambda: part_out(rank).copy_(part_in(rank)))
     return out
+
+
+# Bytes of one piece of a large resplit message, and pieces in flight per message. Measured at 2
+# ranks, resplit 1 -> 0 of 200,000 x 64 float32 (12.8 MB messages), median of 16 calls each,
+# interleaved: whole messages 36-38 ms; 2 MiB x 2 in flight 22 ms; 4 MiB x 2 25 ms; 1 MiB x 3
+# 33 ms; 256 KiB x 4 32 ms.
+_PIECE = 1 << 21
+_DEPTH = 2
+
+
+def _pieces_of(part: torch.Tensor) -> list[torch.Tensor]:
+    """``part`` as consecutive row pieces along its first axis of about ``_PIECE`` bytes (one
+    piece when it is small or its first axis is short). Sender and receiver hold parts of the
+    same shape, so they cut them alike."""
+    nbytes = part.numel() * part.element_size()
+    if nbytes <= _PIECE or part.dim() == 0 or part.shape[0] < 2:
+        return [part]
+    rows = max(1, part.shape[0] * _PIECE // nbytes)
+    return list(torch.split(part, rows, dim=0))
+
+
+class _Lane:
+    """The pieces of one message between this rank and one peer, in order, with at most
+    ``depth`` in flight; strided pieces go through reused staging buffers."""
+
+    def __init__(self, peer: int, pieces: list, depth: int):
+        self.peer, self.pieces, self.next = peer, pieces, 0
+        self.flight: list = []  # (request, piece, buffer or None), oldest first
+        self.spare: list = []
+        self.depth = depth
+
+    def _buffer(self, piece):
+        for k, buf in enumerate(self.spare):
+            if buf.numel() >= piece.numel():
+                return self.spare.pop(k)[: piece.numel()].view(piece.shape)
+        return torch.empty(piece.shape, dtype=piece.dtype)
+
+    def post(self, handle, send: bool) -> None:
+        while self.next < len(self.pieces) and len(self.flight) < self.depth:
+            piece = self.pieces[self.next]
+            self.next += 1
+            buf = None if piece.is_contiguous() else self._buffer(piece)
+            if send:
+                if buf is not None:
+                    buf.copy_(piece)
+                req = handle.isend(piece if buf is None else buf, self.peer, _RESPLIT_TAG)
+            else:
+                req = handle.irecv(piece if buf is None else buf, self.peer, _RESPLIT_TAG)
+            self.flight.append((req, piece, buf))
+
+    def progress(self, handle, send: bool) -> bool:
+        """Retire the oldest pieces that have arrived (left); post more. True when done."""
+        while self.flight and self.flight[0][0].test():
+            _, piece, buf = self.flight.pop(0)
+            if buf is not None:
+                if not send:
+                    piece.copy_(buf)
+                self.spare.append(buf.view(-1))
+        self.post(handle, send)
+        return not self.flight and self.next == len(self.pieces)
+
+
+def _exchange_in_pieces(handle, receives, sends, own_copy) -> None:
+    """Every receive and send of a resplit as pipelined pieces (see ``resplit_tensor``)."""
+    depth = _DEPTH
+    lanes = [(_Lane(r, p, depth), False) for r, p in receives]
+    lanes += [(_Lane(j, p, depth), True) for j, p in sends]
+    for lane, send in lanes:  # receives first, so that the first pieces find them posted
+        lane.post(handle, send)
+    own_copy()
+    while lanes:
+        lanes = [(lane, send) for lane, send in lanes if not lane.progress(handle, send)]
 
 
 _RESPLIT_TAG = 7301
