@@ -152,7 +152,8 @@ def resplit_tensor(local, gshape, split_from, counts_from, split_to, counts_to, 
         # The receiver's new block is contiguous, so its part from ``sender`` (cut along
         # split_from) is strided unless every axis before split_from has extent 1 or the sender
         # holds the whole extent; both ranks compute this from the layouts alone. Where only the
-        # sender's part is strided, one staged message measured faster than pieces.
+        # sender's part is strided, one staged message measured as fast as pieces (0 -> 1 at 2
+        # ranks: 16.7 ms whole, 18.1 ms in pieces, median of 24).
         shape = list(gshape)
         shape[split_to] = counts_to[receiver]
         strided = math.prod(shape[:split_from]) > 1 and counts_from[sender] < shape[split_from]
