@@ -240,3 +240,11 @@ def test_column_stack_row_stack_copy(comm):
         c[0, 0] = -1.0
         assert_equal_np(xb, b)
         assert c.split == xb.split
+
+
+@pytest.mark.parametrize("join", ["concatenate", "stack", "hstack", "vstack", "column_stack"])
+def test_joining_no_arrays_is_a_value_error_as_in_numpy(comm, join):
+    with pytest.raises(ValueError, match="need at least one array"):
+        getattr(np, join)([])
+    with pytest.raises(ValueError, match="need at least one array"):
+        getattr(ht, join)([])

@@ -293,6 +293,8 @@ def stack(arrays, axis: int = 0, out=None) -> DNDarray:
 def hstack(arrays) -> DNDarray:
     """Join arrays along their columns (axis 1), or along axis 0 when they are 1-d."""
     arrays = [a if isinstance(a, DNDarray) else array(a) for a in arrays]
+    if not arrays:
+        raise ValueError("need at least one array to concatenate")
     return concatenate(arrays, 0 if arrays[0].ndim == 1 else 1)
 
 
