@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+import hpc_comm as hc
 import hyde
 from hyde import noise_models as nm
 from hyde.metrics import psnr
@@ -115,7 +116,14 @@ def test_mpi_tiled_equals_single_process(comm):
     comm.barrier()
     method = hyde.HyRes()
     tiled_denoise(method, source, out=Path(folder) / "out.npy", tile=16, overlap=4, comm=comm)
-    in_memory = tiled_denoise(method, source, tile=16, overlap=4, comm=comm)
+    with hc.traffic() as traffic:
+        in_memory = tiled_denoise(method, source, tile=16, overlap=4, comm=comm)
+    # each rank sends its own rows once and receives the cube once (no full-cube reduction)
+    cube_bytes = in_memory.numel() * in_memory.element_size()
+    if comm.size > 1:
+        assert traffic.bytes_received.get("allreduce", 0) == 0
+        assert traffic.bytes_received["allgatherv"] == cube_bytes
+        assert traffic.total_bytes_sent < cube_bytes
     single = comm.split(comm.rank, 0)
     reference = tiled_denoise(method, noisy, tile=16, overlap=4, comm=single)
     result = np.load(Path(folder) / "out.npy")

@@ -157,7 +157,7 @@ def tiled_denoise(
             if _read(array, slice(0, 1), slice(0, 1)).dtype == torch.float64
             else np.float32
         )
-        writer, result = _open_output(out, (rows, cols, bands), dtype, comm)
+        writer, result = _open_output(out, (rows, cols, bands), dtype, comm, (lo, hi))
         todo = [i for i, s in enumerate(row_starts) if s < hi and s + th > lo] if lo < hi else []
         bar = (
             progress_bar(len(todo) * len(col_starts), desc="tiles", unit="tile", enabled=progress)
@@ -200,12 +200,13 @@ class _NoBar:
         pass
 
 
-def _open_output(out, shape, dtype, comm):
-    if out is None:
-        result = np.zeros(shape, dtype=dtype)
+def _open_output(out, shape, dtype, comm, own_rows):
+    if out is None:  # this rank's rows only; `_finish` gathers the cube
+        lo, hi = own_rows
+        result = np.zeros((hi - lo, *shape[1:]), dtype=dtype)
 
         def write(row, block):
-            result[row : row + block.shape[0]] = block
+            result[row - lo : row - lo + block.shape[0]] = block
 
         return write, result
     if out.suffix.lower() == ".npy":
@@ -234,8 +235,8 @@ def _open_output(out, shape, dtype, comm):
 def _finish(out, result, comm):
     if out is None:
         tensor = torch.from_numpy(result)
-        if comm.size > 1:
-            comm.allreduce(tensor)  # each rank filled only its own rows; the rest are zero
+        if comm.size > 1:  # each rank holds its own rows, in rank order
+            tensor = comm.allgatherv(tensor, dim=0)
         return tensor
     handle, tmp = result
     if isinstance(handle, np.memmap):
