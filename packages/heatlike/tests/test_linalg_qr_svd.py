@@ -50,6 +50,58 @@ def test_qr_gives_orthonormal_q_and_reconstructs_a(comm, shape, dtype):
             np.testing.assert_allclose(r, R_ref, atol=100 * tol * np.abs(A).max())
 
 
+def _conditioned(m, n, cond, dtype, seed):
+    """An m x n matrix with singular values spread from 1 to 1/cond (cond = inf: rank n - 2)."""
+    g = rng(seed)
+    U, _ = np.linalg.qr(g.standard_normal((m, n)))
+    V, _ = np.linalg.qr(g.standard_normal((n, n)))
+    s = np.logspace(0, -np.log10(cond), n) if np.isfinite(cond) else np.r_[np.ones(n - 2), 0, 0]
+    return ((U * s) @ V.T).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cond", [10.0, 1e3, 1e6, np.inf])
+def test_tall_local_qr_by_cholesky_or_householder_is_accurate(comm, monkeypatch, dtype, cond):
+    """Tall blocks are factorised by CholeskyQR2; ill-conditioned or rank-deficient ones fall
+    back to Householder. Either way Q is orthonormal and Q R = A to the usual tolerance, and R
+    has a non-negative diagonal; Householder is not called for the well-conditioned ones."""
+    import torch
+
+    from heatlike.linalg.qr import tall_qr
+
+    A = _conditioned(6000, 16, cond, dtype, seed=int(np.log10(cond)) if np.isfinite(cond) else 9)
+    householder = torch.linalg.qr
+    calls = []
+    monkeypatch.setattr(torch.linalg, "qr", lambda *a, **k: calls.append(1) or householder(*a, **k))
+    Q, R = (t.double().numpy() for t in tall_qr(torch.from_numpy(A)))
+    tol = TOLERANCE[dtype]
+    np.testing.assert_allclose(Q.T @ Q, np.eye(16), rtol=0, atol=tol)
+    np.testing.assert_allclose(Q @ R, A, rtol=0, atol=tol * np.abs(A).max())
+    assert np.all(np.tril(R, -1) == 0)
+    cholesky_expected = cond <= 1e3 or (cond == 1e6 and dtype is np.float64)
+    assert (not calls) == cholesky_expected
+    if cholesky_expected:  # positive diagonal and NumPy's unique factors
+        Q_ref, R_ref = _reference_qr(A)
+        # Q moves by about cond x eps under rounding (NumPy's is computed in float64 here)
+        np.testing.assert_allclose(Q, Q_ref, atol=max(100 * tol, 50 * np.finfo(dtype).eps * cond))
+        np.testing.assert_allclose(R, R_ref, atol=100 * tol * np.abs(A).max())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tsqr_with_cholesky_leaves_equals_numpy(comm, dtype):
+    """Leaves large enough for CholeskyQR2 on every rank (5,000 x 16 at 3 ranks)."""
+    A = rng(25).standard_normal((15000, 16)).astype(dtype)
+    Q_ref, R_ref = _reference_qr(A)
+    tol = TOLERANCE[dtype]
+    for merge in (2, 0):
+        Q, R = ht.linalg.qr(ht.array(A, split=0), procs_to_merge=merge)
+        q, r = Q.numpy().astype(np.float64), R.numpy().astype(np.float64)
+        np.testing.assert_allclose(q.T @ q, np.eye(16), rtol=0, atol=tol)
+        np.testing.assert_allclose(q @ r, A, rtol=0, atol=tol * np.abs(A).max())
+        np.testing.assert_allclose(q, Q_ref, atol=100 * tol)
+        np.testing.assert_allclose(r, R_ref, atol=100 * tol * np.abs(A).max())
+
+
 def test_qr_layout_follows_heat(comm):
     A = rng(21).standard_normal((30, 4))
     Q, R = ht.linalg.qr(ht.array(A, split=0))
