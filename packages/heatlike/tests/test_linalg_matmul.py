@@ -37,6 +37,46 @@ def test_matmul_matches_numpy_for_every_split_pair(comm, shape):
         assert_equal_np(c, A @ B, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matmul_through_either_blas_matches_numpy(comm, monkeypatch, engine, dtype):
+    """Local products go to NumPy's or torch's BLAS, whichever the probe found faster; with
+    both forced (and the size threshold lowered so every block qualifies), every split pair
+    gives NumPy's product, accumulated ring products included."""
+    from heatlike import _gemm
+
+    monkeypatch.setattr(_gemm, "_MIN_WORK", 1)
+    monkeypatch.setattr(_gemm, "_choice", {})
+    monkeypatch.setenv("HEATLIKE_GEMM", engine)
+    g = rng(7)
+    A, B = g.standard_normal((11, 7)).astype(dtype), g.standard_normal((7, 5)).astype(dtype)
+    tol = 1e-5 if dtype is np.float32 else 1e-12
+    for sa, sb in itertools.product(SPLITS, SPLITS):
+        c = ht.matmul(ht.array(A, split=sa), ht.array(B, split=sb))
+        assert c.dtype == ht.float32 if dtype is np.float32 else c.dtype == ht.float64
+        assert_equal_np(c, A.astype(np.float64) @ B, rtol=tol, atol=tol)
+    assert set(_gemm._choice.values()) <= {engine == "numpy"}
+
+
+def test_blas_probe_picks_a_library_and_remembers_it(monkeypatch):
+    import torch
+
+    from heatlike import _gemm
+
+    monkeypatch.setattr(_gemm, "_choice", {})
+    monkeypatch.delenv("HEATLIKE_GEMM", raising=False)
+    choice = _gemm._numpy_faster(torch.float32)
+    assert isinstance(choice, bool) and _gemm._choice == {torch.float32: choice}
+    x = torch.randn(300, 260, dtype=torch.float32)
+    y = torch.randn(260, 290, dtype=torch.float32)
+    c = torch.randn(300, 290, dtype=torch.float32)
+    expected = c.double() + x.double() @ y.double()
+    product = _gemm.matmul(x, y)
+    assert product.dtype == torch.float32
+    torch.testing.assert_close(product.double(), x.double() @ y.double(), rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(_gemm.addmm_(c, x, y).double(), expected, rtol=1e-5, atol=1e-4)
+
+
 def test_matmul_of_unbalanced_operands_matches_numpy(comm):
     """Slices leave the blocks unbalanced (and some ranks empty); every pair still works."""
     g = rng(11)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import torch
 
+from .. import _gemm, manipulations, reductions
 from .. import elementwise as ew
-from .. import manipulations, reductions
 from .._redistribute import redistribute, resplit
 from ..communication import chunk_counts, offsets_of
 from ..dndarray import DNDarray
@@ -115,13 +115,13 @@ def _product(a, b, c_shape, target, dtype) -> DNDarray:
     if BATCH in (ra, rb):
         out = _batched(a, b, c_shape, compute)
     elif ra is None and rb is None:
-        local = torch.matmul(a.larray.to(compute), b.larray.to(compute))
+        local = _gemm.matmul(a.larray.to(compute), b.larray.to(compute))
         out = DNDarray._make(local, c_shape, None, a.comm, a.device)
     elif (ra, rb) == (ROW, None):
-        local = torch.matmul(a.larray.to(compute), b.larray.to(compute))
+        local = _gemm.matmul(a.larray.to(compute), b.larray.to(compute))
         out = DNDarray._make(local, c_shape, len(c_shape) - 2, a.comm, a.device, a.counts)
     elif (ra, rb) == (None, COL):
-        local = torch.matmul(a.larray.to(compute), b.larray.to(compute))
+        local = _gemm.matmul(a.larray.to(compute), b.larray.to(compute))
         out = DNDarray._make(local, c_shape, len(c_shape) - 1, a.comm, a.device, b.counts)
     elif rb == COL and (ra == INNER or target == len(c_shape) - 1):
         out = _ring_a(a, b, c_shape, compute)
@@ -152,7 +152,7 @@ def _ring_b(a, b, c_shape, dtype) -> DNDarray:
         if inner:
             _accumulate(c_loc, a_loc.narrow(-1, start, count), block)
         else:
-            c_loc[..., start : start + count] = torch.matmul(a_loc, block)
+            c_loc[..., start : start + count] = _gemm.matmul(a_loc, block)
     return DNDarray._make(c_loc, c_shape, len(c_shape) - 2, a.comm, a.device, a.counts)
 
 
@@ -170,14 +170,14 @@ def _ring_a(a, b, c_shape, dtype) -> DNDarray:
         if inner:
             _accumulate(c_loc, block, b_loc.narrow(-2, start, count))
         else:
-            c_loc[..., start : start + count, :] = torch.matmul(block, b_loc)
+            c_loc[..., start : start + count, :] = _gemm.matmul(block, b_loc)
     return DNDarray._make(c_loc, c_shape, len(c_shape) - 1, a.comm, a.device, b.counts)
 
 
 def _accumulate(c: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> None:
     """``c += x @ y``, in place without a temporary for 2-d floating-point blocks."""
     if c.dim() == 2 and (c.is_floating_point() or c.is_complex()):
-        c.addmm_(x, y)
+        _gemm.addmm_(c, x, y)
     else:
         c += torch.matmul(x, y)
 
