@@ -143,13 +143,16 @@ def _ring_b(a, b, c_shape, dtype) -> DNDarray:
     The result is split on its rows like ``a``."""
     a_loc = a.larray.to(dtype)
     local_shape = (*c_shape[:-2], a_loc.shape[-2], c_shape[-1])
-    c_loc = torch.zeros(local_shape, dtype=dtype, device=a_loc.device)
     inner = _role_b(b) == INNER
+    # an inner product starts from the first block's product instead of zeros (one pass less)
+    c_loc = None if inner else torch.zeros(local_shape, dtype=dtype, device=a_loc.device)
     offs = offsets_of(b.counts)
     shapes = [block_shape(b, r) for r in range(b.comm.size)]
     for owner, block in ring(b.larray.to(dtype), shapes, b.comm):
         start, count = offs[owner], b.counts[owner]
-        if inner:
+        if inner and c_loc is None:
+            c_loc = _first_product(a_loc.narrow(-1, start, count), block, local_shape)
+        elif inner:
             _accumulate(c_loc, a_loc.narrow(-1, start, count), block)
         else:
             c_loc[..., start : start + count] = _gemm.matmul(a_loc, block)
@@ -161,17 +164,27 @@ def _ring_a(a, b, c_shape, dtype) -> DNDarray:
     The result is split on its columns like ``b``."""
     b_loc = b.larray.to(dtype)
     local_shape = (*c_shape[:-2], c_shape[-2], b_loc.shape[-1])
-    c_loc = torch.zeros(local_shape, dtype=dtype, device=b_loc.device)
     inner = _role_a(a) == INNER
+    c_loc = None if inner else torch.zeros(local_shape, dtype=dtype, device=b_loc.device)
     offs = offsets_of(a.counts)
     shapes = [block_shape(a, r) for r in range(a.comm.size)]
     for owner, block in ring(a.larray.to(dtype), shapes, a.comm):
         start, count = offs[owner], a.counts[owner]
-        if inner:
+        if inner and c_loc is None:
+            c_loc = _first_product(block, b_loc.narrow(-2, start, count), local_shape)
+        elif inner:
             _accumulate(c_loc, block, b_loc.narrow(-2, start, count))
         else:
             c_loc[..., start : start + count, :] = _gemm.matmul(block, b_loc)
     return DNDarray._make(c_loc, c_shape, len(c_shape) - 1, a.comm, a.device, b.counts)
+
+
+def _first_product(x: torch.Tensor, y: torch.Tensor, shape) -> torch.Tensor:
+    """``x @ y`` as a fresh contiguous block of ``shape`` (broadcast over batch axes)."""
+    product = _gemm.matmul(x, y)
+    if tuple(product.shape) != tuple(shape):
+        return product.expand(shape).clone()
+    return product.contiguous()
 
 
 def _accumulate(c: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> None:
