@@ -45,7 +45,7 @@ def test_matmul_through_either_blas_matches_numpy(comm, monkeypatch, engine, dty
     gives NumPy's product, accumulated ring products included."""
     from heatlike import _gemm
 
-    monkeypatch.setattr(_gemm, "_MIN_WORK", 1)
+    monkeypatch.setattr(_gemm, "MIN_WORK", 1)
     monkeypatch.setattr(_gemm, "_choice", {})
     monkeypatch.setenv("HEATLIKE_GEMM", engine)
     g = rng(7)
@@ -58,15 +58,18 @@ def test_matmul_through_either_blas_matches_numpy(comm, monkeypatch, engine, dty
     assert set(_gemm._choice.values()) <= {engine == "numpy"}
 
 
-def test_blas_probe_picks_a_library_and_remembers_it(monkeypatch):
+def test_blas_probe_agrees_on_every_rank_and_is_remembered(comm, monkeypatch):
     import torch
 
     from heatlike import _gemm
 
     monkeypatch.setattr(_gemm, "_choice", {})
     monkeypatch.delenv("HEATLIKE_GEMM", raising=False)
-    choice = _gemm._numpy_faster(torch.float32)
+    assert _gemm._numpy_faster(torch.float32) is False  # torch until the ranks have agreed
+    choice = _gemm.agree(ht.MPI_WORLD, torch.float32)
     assert isinstance(choice, bool) and _gemm._choice == {torch.float32: choice}
+    assert comm.allgather_obj(choice) == [choice] * comm.size
+    assert _gemm.agree(ht.MPI_WORLD, torch.int64) is False
     x = torch.randn(300, 260, dtype=torch.float32)
     y = torch.randn(260, 290, dtype=torch.float32)
     c = torch.randn(300, 290, dtype=torch.float32)

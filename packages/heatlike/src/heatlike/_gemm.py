@@ -3,7 +3,8 @@
 torch's CPU wheels multiply with MKL, NumPy's with OpenBLAS. On Intel processors MKL is usually
 the faster of the two; on AMD processors it often is not (measured on a 2-core AMD EPYC, one
 thread, 2048 x 4096 by 4096 x 4096 float32: torch 1.21-1.36 s, NumPy 0.99-1.01 s). The first
-large product of each dtype times both on a 768 x 768 probe (about 0.1 s, once per process;
+large product of each dtype (`agree`, called by the distributed matmul on every rank) times
+both on a 768 x 768 probe (about 0.1 s, once per process;
 at 384 x 384 the two were equal there, so the probe must be large enough to show the steady
 state) and keeps NumPy only when it is at least 7% faster, unless ``HEATLIKE_GEMM`` is ``torch``
 or ``numpy``. Both libraries see the same thread limit (hpc-comm
@@ -18,25 +19,42 @@ import time
 import numpy as np
 import torch
 
-__all__ = ["addmm_", "matmul"]
+__all__ = ["addmm_", "agree", "matmul"]
 
 # Products smaller than this many multiply-adds stay in torch: the choice only matters where
 # the arithmetic dominates, and a NumPy call costs a few microseconds more.
-_MIN_WORK = 1 << 27
+MIN_WORK = 1 << 27
 _DTYPES = (torch.float32, torch.float64)
 _PROBE = 768
 _choice: dict = {}  # dtype -> True when NumPy's BLAS is the faster one
 
 
+def agree(comm, dtype) -> bool:
+    """Choose the BLAS for ``dtype`` once, the same on every rank of ``comm`` (collective on the
+    first call for a dtype: every rank probes, NumPy is kept only if it wins on all of them;
+    ranks probing side by side on one node measure differently, and one slow rank would set the
+    pace of every product). True when NumPy's BLAS was chosen."""
+    if dtype not in _DTYPES:
+        return False
+    if dtype not in _choice:
+        forced = os.environ.get("HEATLIKE_GEMM", "auto").strip().lower()
+        if forced in ("torch", "numpy"):
+            _choice[dtype] = forced == "numpy"
+        else:
+            ratio = torch.tensor([_probe_ratio(dtype)], dtype=torch.float64)
+            if comm.handle.size > 1:
+                comm.handle.allreduce(ratio, op="max")
+            _choice[dtype] = bool(ratio.item() < 0.93)
+    return _choice[dtype]
+
+
 def _numpy_faster(dtype) -> bool:
-    try:
-        return _choice[dtype]
-    except KeyError:
-        pass
-    forced = os.environ.get("HEATLIKE_GEMM", "auto").strip().lower()
-    if forced in ("torch", "numpy"):
-        _choice[dtype] = forced == "numpy"
-        return _choice[dtype]
+    """The choice made by ``agree`` (torch until then)."""
+    return _choice.get(dtype, False)
+
+
+def _probe_ratio(dtype) -> float:
+    """NumPy's time over torch's for one probe product, the fastest of three each."""
     g = torch.Generator().manual_seed(0)
     x = torch.randn(_PROBE, _PROBE, generator=g, dtype=dtype)
     y = torch.randn(_PROBE, _PROBE, generator=g, dtype=dtype)
@@ -51,8 +69,7 @@ def _numpy_faster(dtype) -> bool:
             else:
                 np.matmul(xn, yn, out=on)
             best[name] = min(best[name], time.perf_counter() - start)
-    _choice[dtype] = best["numpy"] < 0.93 * best["torch"]
-    return _choice[dtype]
+    return best["numpy"] / best["torch"]
 
 
 def _use_numpy(x: torch.Tensor, y: torch.Tensor) -> bool:
@@ -64,7 +81,7 @@ def _use_numpy(x: torch.Tensor, y: torch.Tensor) -> bool:
         and x.device.type == "cpu"
         and y.device.type == "cpu"
         and not (x.requires_grad or y.requires_grad)
-        and x.shape[0] * x.shape[1] * y.shape[1] >= _MIN_WORK
+        and x.shape[0] * x.shape[1] * y.shape[1] >= MIN_WORK
         and _numpy_faster(x.dtype)
     )
 

@@ -3,6 +3,8 @@ and scattered), dot, vdot, vecdot and outer."""
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .. import _gemm, manipulations, reductions
@@ -111,6 +113,8 @@ def _target_axis(a, b, ndim_c: int, a_is_vector: bool, b_is_vector: bool):
 def _product(a, b, c_shape, target, dtype) -> DNDarray:
     """``a @ b`` for operands of at least 2 dimensions, split on ``target`` (or None)."""
     compute = torch.int64 if dtype is torch.bool else dtype
+    if a.larray.device.type == "cpu" and math.prod(c_shape) * a.gshape[-1] >= _gemm.MIN_WORK:
+        _gemm.agree(a.comm, compute)  # collective once per dtype: every rank is here
     ra, rb = _role_a(a), _role_b(b)
     if BATCH in (ra, rb):
         out = _batched(a, b, c_shape, compute)
