@@ -4,7 +4,7 @@ torch's CPU wheels multiply with MKL, NumPy's with OpenBLAS. On Intel processors
 the faster of the two; on AMD processors it often is not (measured on a 2-core AMD EPYC, one
 thread, 2048 x 4096 by 4096 x 4096 float32: torch 1.21-1.36 s, NumPy 0.99-1.01 s). The first
 large product of each dtype (`agree`, called by the distributed matmul on every rank) times
-both on a 768 x 768 probe (about 0.1 s, once per process;
+both on a 768 x 768 probe (about 0.2 s, once per process;
 at 384 x 384 the two were equal there, so the probe must be large enough to show the steady
 state) and keeps NumPy only when it is at least 7% faster, unless ``HEATLIKE_GEMM`` is ``torch``
 or ``numpy``. Both libraries see the same thread limit (hpc-comm
@@ -31,9 +31,9 @@ _choice: dict = {}  # dtype -> True when NumPy's BLAS is the faster one
 
 def agree(comm, dtype) -> bool:
     """Choose the BLAS for ``dtype`` once, the same on every rank of ``comm`` (collective on the
-    first call for a dtype: every rank probes, NumPy is kept only if it wins on all of them;
-    ranks probing side by side on one node measure differently, and one slow rank would set the
-    pace of every product). True when NumPy's BLAS was chosen."""
+    first call for a dtype: every rank probes and the mean ratio decides; ranks probing side by
+    side measure differently, and ranks that chose differently would wait for the slower one).
+    True when NumPy's BLAS was chosen."""
     if dtype not in _DTYPES:
         return False
     if dtype not in _choice:
@@ -43,8 +43,8 @@ def agree(comm, dtype) -> bool:
         else:
             ratio = torch.tensor([_probe_ratio(dtype)], dtype=torch.float64)
             if comm.handle.size > 1:
-                comm.handle.allreduce(ratio, op="max")
-            _choice[dtype] = bool(ratio.item() < 0.93)
+                comm.handle.allreduce(ratio)
+            _choice[dtype] = bool(ratio.item() / comm.handle.size < 0.93)
     return _choice[dtype]
 
 
@@ -61,7 +61,7 @@ def _probe_ratio(dtype) -> float:
     out = torch.empty(_PROBE, _PROBE, dtype=dtype)
     xn, yn, on = x.numpy(), y.numpy(), out.numpy()
     best = {"torch": float("inf"), "numpy": float("inf")}
-    for _ in range(3):  # alternating, the fastest of each: interference only adds time
+    for _ in range(5):  # alternating, the fastest of each: interference only adds time
         for name in best:
             start = time.perf_counter()
             if name == "torch":
