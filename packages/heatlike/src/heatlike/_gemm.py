@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import time
+import weakref
 
 import numpy as np
 import torch
@@ -26,7 +27,8 @@ __all__ = ["addmm_", "agree", "matmul"]
 MIN_WORK = 1 << 27
 _DTYPES = (torch.float32, torch.float64)
 _PROBE = 768
-_choice: dict = {}  # dtype -> True when NumPy's BLAS is the faster one
+_choice: dict = {}  # dtype -> True when NumPy's BLAS is the faster one (the last agreement)
+_agreed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # communicator -> dtypes
 
 
 def agree(comm, dtype) -> bool:
@@ -36,7 +38,12 @@ def agree(comm, dtype) -> bool:
     True when NumPy's BLAS was chosen."""
     if dtype not in _DTYPES:
         return False
-    if dtype not in _choice:
+    # agreed per communicator: a rank that decided on a sub-communicator must still take part
+    # when the ranks of another communicator decide, or the undecided ones would wait forever
+    agreed = _agreed.setdefault(comm.handle, set())
+    if dtype not in agreed or dtype not in _choice:
+        _choice.pop(dtype, None)
+        agreed.add(dtype)
         forced = os.environ.get("HEATLIKE_GEMM", "auto").strip().lower()
         if forced in ("torch", "numpy"):
             _choice[dtype] = forced == "numpy"
