@@ -2,10 +2,12 @@
 
 nox -s lint        ruff check and format check
 nox -s docs        the documentation site (mkdocs + mkdocstrings) into site/; a warning fails
-nox -s tests       all packages installed together: unit tests, then 1/2/3-rank MPI runs,
-                   emulated nodes, the torch backend, messages over 2**31 elements, integration
+nox -s tests       all packages installed together: unit tests, then the MPI tests of the eight
+                   method packages at 1/2/3 ranks, 4 ranks on emulated nodes, hpc-comm on the
+                   torch backend, integration (hpc-comm's MPI suite runs in the mpich session)
 nox -s isolated    each package alone in a fresh venv with only its declared dependencies
-nox -s mpich       the hpc-comm suite with MPICH at 1/2/3 ranks (3 ranks oversubscribe 2 cores)
+nox -s mpich       the hpc-comm suite with MPICH at 1/2/3 ranks (3 ranks oversubscribe 2 cores),
+                   and a message over 2**31 elements at 2 ranks
 nox -s openmpi     the same with Open MPI
 nox -s demo        the demo, on one process and then under mpiexec -n 2
 nox -s build       release check: sdists and wheels of all nine into dist/; each wheel installed
@@ -17,12 +19,15 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from pathlib import Path
 
 import nox
 
 ROOT = Path(__file__).parent
 CONSTRAINTS = str(ROOT / "ci" / "constraints.txt")
+TORCH = "torch==2.13.0"
+TORCH_TREE = ROOT / ".nox" / "_torch-2.13.0"
 PACKAGES = [
     "hpc-comm",
     "heatlike",
@@ -36,6 +41,8 @@ PACKAGES = [
 ]
 NEEDS_TORCH = [p for p in PACKAGES if p != "propulate-lite"]
 PACKAGE_TESTS = [f"packages/{p}/tests" for p in PACKAGES]
+# hpc-comm's MPI suite runs in the mpich and openmpi sessions; `tests` runs everybody else's.
+METHOD_TESTS = [f"packages/{p}/tests" for p in PACKAGES if p != "hpc-comm"]
 UNIT = "not mpi_backend and not bigmem"
 # Packages whose issues ask for 4-rank runs (2 emulated nodes, 2 islands, groups of 2).
 FOUR_RANK_TESTS = [f"packages/{p}/tests" for p in ("daso", "abtrain", "propulate-lite")]
@@ -49,8 +56,74 @@ nox.options.error_on_missing_interpreters = True
 def install(session: nox.Session, *requirements: str, torch: bool = True) -> None:
     """pip install with the constraints file; torch first, so pip never looks for another."""
     if torch:
-        session.install("-c", CONSTRAINTS, "torch==2.13.0")
-    session.install("-c", CONSTRAINTS, *requirements)
+        link_torch(session)
+        session.install("-c", CONSTRAINTS, TORCH)
+    # Byte-compiling every module of numpy, scipy, scikit-learn, ... costs about 20 s per venv;
+    # Python compiles the modules a test imports when it first imports them.
+    session.install("--no-compile", "-c", CONSTRAINTS, *requirements)
+
+
+def _torch_tree(session: nox.Session) -> Path:
+    """torch and its dependencies, unpacked and byte-compiled once by pip into one folder.
+
+    Unpacking the 190 MB wheel takes about 40 s per venv on a 2-core machine, and CI makes a
+    dozen venvs; each of them gets hard links to these files instead (see `link_torch`).
+    """
+    if not (TORCH_TREE / "COMPLETE").exists():
+        tmp = TORCH_TREE.with_name(TORCH_TREE.name + ".partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        session.run(
+            "python", "-m", "pip", "install", "-q", "--target", str(tmp), "-c", CONSTRAINTS, TORCH
+        )
+        (tmp / "COMPLETE").touch()
+        shutil.rmtree(TORCH_TREE, ignore_errors=True)
+        tmp.rename(TORCH_TREE)
+    return TORCH_TREE
+
+
+def link_torch(session: nox.Session, python: str = "python") -> None:
+    """Place torch and its dependencies into a venv as hard links to the shared unpacked tree.
+
+    Exactly the files pip listed in each distribution's RECORD go to the venv's site-packages,
+    so the venv ends up as if pip had installed them there. A distribution the venv already has
+    (in any version) is left alone, console scripts (outside site-packages) are skipped, and pip
+    is asked for torch afterwards, so it checks the result and fills in whatever is missing.
+    """
+    tree = _torch_tree(session)
+    query = (
+        "import importlib.metadata as m, sysconfig;"
+        "print(sysconfig.get_paths()['purelib']);"
+        "print(*{d.metadata['Name'] for d in m.distributions()})"
+    )
+    out = session.run(python, "-c", query, silent=True, external=True)
+    if not out:  # nox --install-only and friends: nothing ran
+        return
+    site_line, names = out.strip().splitlines()[-2:]
+    site = Path(site_line)
+    present = {canonical(n) for n in names.split()}
+    linked = 0
+    for info in sorted(tree.glob("*.dist-info")):
+        name = canonical(info.name.split("-")[0])
+        if name in present:
+            continue
+        for row in (info / "RECORD").read_text().splitlines():
+            rel = row.rsplit(",", 2)[0]
+            if not rel or rel.startswith(".."):
+                continue
+            src, dst = tree / rel, site / rel
+            if src.is_file() and not dst.exists():
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(src, dst)
+                except OSError:  # another file system: copy
+                    shutil.copy2(src, dst)
+                linked += 1
+    session.log(f"torch: {linked} files linked from {tree.name}")
+
+
+def canonical(name: str) -> str:
+    """A distribution name as pip compares them (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def install_all(session: nox.Session, mpi: str = "mpich") -> None:
@@ -60,6 +133,7 @@ def install_all(session: nox.Session, mpi: str = "mpich") -> None:
         "mpi4py>=4",
         mpi,
         "pytest-timeout",
+        "pytest-xdist",
         *[f"./packages/{p}{extras.get(p, '[test]')}" for p in PACKAGES],
     )
 
@@ -126,9 +200,10 @@ def docs(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     install_all(session)
-    pytest(session, "unit", *PACKAGE_TESTS, "tests/repo", "-m", UNIT)
+    # two pytest workers: a third of the unit tests start a Python (CLIs, import checks)
+    pytest(session, "unit", *PACKAGE_TESTS, "tests/repo", "-m", UNIT, "-n", "2")
     for ranks in (1, 2, 3):
-        mpi_pytest(session, f"mpi{ranks}", ranks, *PACKAGE_TESTS, "-m", "mpi or mpi_backend")
+        mpi_pytest(session, f"mpi{ranks}", ranks, *METHOD_TESTS, "-m", "mpi or mpi_backend")
     mpi_pytest(
         session,
         "nodes4",
@@ -146,7 +221,6 @@ def tests(session: nox.Session) -> None:
         "mpi",
         env={"HPC_COMM_RANKS_PER_NODE": "2"},
     )
-    mpi_pytest(session, "bigmem2", 2, "packages/hpc-comm/tests", "-m", "bigmem")
     for ranks in (1, 2, 3):
         mpi_pytest(
             session,
@@ -176,13 +250,15 @@ def _mpi_suite(session: nox.Session, mpi: str, launcher: tuple[str, ...]) -> Non
     install(session, "mpi4py>=4", mpi, "./packages/hpc-comm[test]")
     session.run("python", "-c", "from mpi4py import MPI; print(MPI.Get_library_version())")
     for ranks in (1, 2, 3):
+        # the message over 2**31 elements (2 GiB per rank, 20 s) once, at 2 ranks
+        marks = "mpi or mpi_backend" if ranks == 2 else "(mpi or mpi_backend) and not bigmem"
         mpi_pytest(
             session,
             f"{ranks}ranks",
             ranks,
             "packages/hpc-comm/tests",
             "-m",
-            "mpi or mpi_backend",
+            marks,
             launcher=launcher,
         )
 
@@ -224,7 +300,8 @@ def build(session: nox.Session) -> None:
         session.run("python", "-m", "venv", "--clear", str(venv))
         pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "-c", CONSTRAINTS]
         if package in NEEDS_TORCH:
-            session.run(*pip, "torch==2.13.0", external=True)
+            link_torch(session, str(venv / "bin" / "python"))
+            session.run(*pip, TORCH, external=True)
         # hpc-comm from this build, everything else from the package index
         session.run(*pip, "--find-links", str(dist), str(wheel), external=True)
         session.run(str(venv / "bin" / "python"), "-m", "pip", "check", external=True)
