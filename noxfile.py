@@ -70,14 +70,19 @@ def _torch_tree(session: nox.Session) -> Path:
     dozen venvs; each of them gets hard links to these files instead (see `link_torch`).
     """
     if not (TORCH_TREE / "COMPLETE").exists():
-        tmp = TORCH_TREE.with_name(TORCH_TREE.name + ".partial")
+        # built aside and renamed into place: sessions running side by side may both build it
+        tmp = TORCH_TREE.with_name(f"{TORCH_TREE.name}.partial-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         session.run(
             "python", "-m", "pip", "install", "-q", "--target", str(tmp), "-c", CONSTRAINTS, TORCH
         )
         (tmp / "COMPLETE").touch()
-        shutil.rmtree(TORCH_TREE, ignore_errors=True)
-        tmp.rename(TORCH_TREE)
+        if TORCH_TREE.exists() and not (TORCH_TREE / "COMPLETE").exists():
+            shutil.rmtree(TORCH_TREE, ignore_errors=True)  # left by an interrupted build
+        try:
+            tmp.rename(TORCH_TREE)
+        except OSError:  # another session finished first
+            shutil.rmtree(tmp, ignore_errors=True)
     return TORCH_TREE
 
 
@@ -200,8 +205,10 @@ def docs(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     install_all(session)
-    # two pytest workers: a third of the unit tests start a Python (CLIs, import checks)
-    pytest(session, "unit", *PACKAGE_TESTS, "tests/repo", "-m", UNIT, "-n", "2")
+    # two pytest workers (a third of the unit tests start a Python: CLIs, import checks), each
+    # with one thread, as a rank under a launcher would have
+    one_thread = {v: "1" for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    pytest(session, "unit", *PACKAGE_TESTS, "tests/repo", "-m", UNIT, "-n", "2", env=one_thread)
     for ranks in (1, 2, 3):
         mpi_pytest(session, f"mpi{ranks}", ranks, *METHOD_TESTS, "-m", "mpi or mpi_backend")
     mpi_pytest(

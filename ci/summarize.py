@@ -33,10 +33,10 @@ def outcomes(report_dir: Path) -> dict[str, str]:
 
 
 def failed_sessions(report_dir: Path) -> list[str]:
-    path = report_dir / "nox.json"
-    if not path.exists():
-        return []
-    sessions = json.loads(path.read_text()).get("sessions", [])
+    """The failed sessions of every nox run that wrote a report here (nox*.json)."""
+    sessions = []
+    for path in sorted(report_dir.glob("nox*.json")):
+        sessions += json.loads(path.read_text()).get("sessions", [])
     return [
         s["signatures"][0] if s.get("signatures") else s["name"]
         for s in sessions

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import weakref
 
 import numpy as np
 import pytest
@@ -78,6 +79,29 @@ def test_blas_probe_agrees_on_every_rank_and_is_remembered(comm, monkeypatch):
     assert product.dtype == torch.float32
     torch.testing.assert_close(product.double(), x.double() @ y.double(), rtol=1e-5, atol=1e-4)
     torch.testing.assert_close(_gemm.addmm_(c, x, y).double(), expected, rtol=1e-5, atol=1e-4)
+
+
+def test_ranks_that_agreed_on_a_sub_communicator_still_join_the_world_probe(comm, monkeypatch):
+    """Each rank first decides within its own half (rank parity), then all decide together: a
+    rank that skipped the second probe would leave the others waiting in its allreduce (the
+    run's timeout fails the test then). Afterwards every rank holds the world's choice."""
+    import torch
+
+    from heatlike import _gemm
+
+    monkeypatch.setattr(_gemm, "_choice", {})
+    monkeypatch.setattr(_gemm, "_agreed", weakref.WeakKeyDictionary())
+    monkeypatch.delenv("HEATLIKE_GEMM", raising=False)
+    with ht.MPI_WORLD.Split(comm.rank % 2, comm.rank) as half:
+        in_half = _gemm.agree(half, torch.float32)
+        assert half.handle.allgather_obj(in_half) == [in_half] * half.size
+        world = _gemm.agree(ht.MPI_WORLD, torch.float32)
+        assert comm.allgather_obj(world) == [world] * comm.size
+        # both are remembered: asking again is not collective and keeps the last agreement
+        assert _gemm.agree(half, torch.float32) is world
+        assert _gemm.agree(ht.MPI_WORLD, torch.float32) is world
+    a = ht.array(np.arange(12.0).reshape(3, 4), split=0)
+    assert_equal_np(a @ a.T, np.arange(12.0).reshape(3, 4) @ np.arange(12.0).reshape(3, 4).T)
 
 
 def test_matmul_of_unbalanced_operands_matches_numpy(comm):

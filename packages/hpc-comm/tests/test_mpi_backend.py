@@ -130,6 +130,34 @@ def test_fast_paths_equal_numpy_for_every_native_dtype(comm, monkeypatch, dtype)
     np.testing.assert_array_equal(to_numpy(out), np.concatenate(parts))
 
 
+@pytest.mark.parametrize(
+    "dtype",
+    [torch.bool, torch.float16, torch.bfloat16, torch.int8, torch.complex64, torch.float64],
+    ids=str,
+)
+def test_bcast_and_allgather_move_bytes_for_every_dtype_on_the_fast_path(comm, monkeypatch, dtype):
+    """bcast and allgather only move memory, so their fast paths take every dtype the backend
+    carries, the 16-bit floats and bool too (which the reductions send the general way)."""
+    root = comm.size - 1
+    parts = [to_numpy(rank_tensor(r, (7, 3), dtype, seed=5)) for r in range(comm.size)]
+    comm.bcast(rank_tensor(comm.rank, (1,), dtype))  # the first call fills the fast tables
+    _refuse_general_path(monkeypatch)
+    y = rank_tensor(comm.rank, (7, 3), dtype, seed=5)
+    out = torch.empty((7 * comm.size, 3), dtype=dtype)
+    assert comm.allgather(y, out=out) is out
+    np.testing.assert_array_equal(to_numpy(out), np.concatenate(parts))
+    flat = torch.empty(21 * comm.size, dtype=dtype)
+    assert comm.allgather(y.view(-1), out=flat) is flat
+    np.testing.assert_array_equal(to_numpy(flat), np.concatenate(parts).reshape(-1))
+    assert comm.bcast(y, root=root) is y
+    np.testing.assert_array_equal(to_numpy(y), parts[root])
+    with pytest.raises(AssertionError, match="general path"):  # shapes differ: declined
+        comm.allgather(y, out=torch.empty((3 * comm.size, 7), dtype=dtype))
+    sparse = torch.ones(3, dtype=torch.float32).to_sparse()
+    with pytest.raises(AssertionError, match="general path"):  # not strided: declined
+        comm.bcast(sparse)
+
+
 def test_fast_path_is_declined_where_the_general_path_has_work(comm):
     """Checks, accounting, copies, half-precision reductions, empty and over-long messages, bad
     arguments and freed communicators all go through the general path, with its results and
