@@ -25,17 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TOOLS_VENV = ROOT / ".venv-nox"
 REPORTS = ROOT / ".test-reports"
 NOX_REQUIREMENT = "nox>=2024.10"
-PACKAGES = [
-    "hpc-comm",
-    "heatlike",
-    "daso",
-    "abtrain",
-    "oialr",
-    "fwdgrad",
-    "f3",
-    "propulate-lite",
-    "hyde",
-]
+# the packages of the monorepo (noxfile.py's PACKAGES, which nox alone can import)
+PACKAGES = sorted(p.parent.name for p in (ROOT / "packages").glob("*/pyproject.toml"))
 PARALLEL = 2  # isolated sessions at once: installs are single-threaded, the machine has 2 cores
 
 
