@@ -62,22 +62,21 @@ def _peak_rss_bytes() -> int:
     return peak if sys.platform == "darwin" else peak * 1024
 
 
-def worker(cfg: dict) -> dict:
-    """One (method, k) measurement in this process; returns times (s) and memory (bytes)."""
+def _setup(cfg: dict, width: int):
+    """(model, x, step, fg) for one (method, k) at ``width``; fg is None for forward and bp."""
     import torch
     import torch.nn.functional as F
 
     import fwdgrad
 
-    torch.set_num_threads(cfg["threads"])
     torch.manual_seed(0)
-    layers, width = [], cfg["width"]
+    layers = []
     for _ in range(cfg["depth"]):
         layers += [torch.nn.Linear(width, width), torch.nn.Tanh()]
     model = torch.nn.Sequential(*layers, torch.nn.Linear(width, 10))
     x = torch.randn(cfg["batch"], width)
     y = torch.randint(0, 10, (cfg["batch"],))
-    method, k = cfg["method"], cfg["k"]
+    method, fg = cfg["method"], None
 
     if method == "forward":
 
@@ -94,7 +93,7 @@ def worker(cfg: dict) -> dict:
     else:
         fg = fwdgrad.ForwardGradientModel(
             model,
-            k=k,
+            k=cfg["k"],
             aggregation=cfg["aggregation"],
             tangents=cfg["tangents"],
             seed=0,
@@ -106,14 +105,43 @@ def worker(cfg: dict) -> dict:
         def step():
             fg.fill_grad(lambda run: F.cross_entropy(run(x), y))
 
-    for _ in range(cfg["warmup"]):
-        step()
-    path = fg.last_path if method not in ("forward", "bp") else ""
+    return model, x, step, fg
+
+
+def worker(cfg: dict) -> dict:
+    """One (method, k) measurement in this process; returns times (s) and memory (bytes)."""
+    import torch
+
+    torch.set_num_threads(cfg["threads"])
+    method, k = cfg["method"], cfg["k"]
+    # Two steps of the same method on a width-8 model first load every piece of code it runs
+    # (lazily imported modules, kernels), which would otherwise count as its memory.
+    tiny_step = _setup(cfg, 8)[2]
+    tiny_step()
+    tiny_step()
+    del tiny_step
+    model, x, step, fg = _setup(cfg, cfg["width"])
+
+    # The baseline: model and batch built and the matmul code loaded by one no-grad forward
+    # pass, before any step. The peak then counts what the method holds between steps (BP's
+    # gradients, the matmul path's tangent buffers) as well as what one step allocates.
+    with torch.no_grad():
+        model(x)
     base = _rss_bytes()
     if not _reset_peak():
         base = 0  # no way to measure this step's peak alone
-    cpu, wall = [], []
+    for _ in range(cfg["warmup"]):
+        step()
+    path = fg.last_path if method not in ("forward", "bp") else ""
+    # a no-grad forward pass before every timed step, in the same process: the step's own unit
+    # of forward-pass equivalents, so drift of the machine between subprocesses cancels
+    cpu, wall, fwd_cpu, fwd_wall = [], [], [], []
     for _ in range(cfg["repeat"]):
+        c0, w0 = time.process_time(), time.perf_counter()
+        with torch.no_grad():
+            model(x)
+        fwd_cpu.append(time.process_time() - c0)
+        fwd_wall.append(time.perf_counter() - w0)
         c0, w0 = time.process_time(), time.perf_counter()
         step()
         cpu.append(time.process_time() - c0)
@@ -123,17 +151,22 @@ def worker(cfg: dict) -> dict:
         "n": sum(p.numel() for p in model.parameters()),
         "cpu_s": statistics.median(cpu),
         "wall_s": statistics.median(wall),
+        "fwd_cpu_s": statistics.median(fwd_cpu),
+        "fwd_wall_s": statistics.median(fwd_wall),
         "peak_extra_bytes": max(0, _peak_rss_bytes() - base) if base else None,
-        "chunk": cfg["chunk_size"] or _auto_chunk(model, k),
+        "chunk": _largest_chunk(model, k, cfg["chunk_size"]),
         "path": path,
     }
 
 
-def _auto_chunk(model, k: int) -> int:
-    from fwdgrad.estimator import DEFAULT_CHUNK_BYTES
+def _largest_chunk(model, k: int, chunk_size: int | None) -> int:
+    """The most tangents in one chunk: the estimator splits k evenly into chunks of at most
+    ``chunk_size`` (default: as many as fit its memory bound)."""
+    from fwdgrad.estimator import DEFAULT_CHUNK_BYTES, chunk_bounds
 
     n_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
-    return min(k, max(1, DEFAULT_CHUNK_BYTES // n_bytes))
+    bounds = chunk_bounds(k, chunk_size or max(1, DEFAULT_CHUNK_BYTES // n_bytes))
+    return max(stop - start for start, stop in bounds)
 
 
 def run_worker(cfg: dict) -> dict:
@@ -195,28 +228,33 @@ def render(rows: list[dict], args, seconds: float, load: tuple[float, float]) ->
         "",
         "## Time per step and peak memory",
         "",
-        "`fwd eq.` is the step time over one no-grad forward pass; `floor` the passes the method "
+        "`fwd ms` is a no-grad forward pass of the model, timed in the same process right "
+        "before each timed step (median), and `fwd eq.` the step time over it, so that the "
+        "machine's drift between the rows' processes cancels; `floor` the passes the method "
         "cannot avoid (BP 3, vectorised 1 + 2k, sequential 3k); `x floor` their ratio (goal for "
         "the vectorised estimate: at most 1.3); `seq/vec` how much faster the vectorised pass is "
-        "than the sequential loop (goal at k = 16: at least 1.4). Memory: peak resident memory "
-        "during the timed steps above the resident memory after the warm-up steps (model, batch, "
-        "allocator pools), and its ratio to BP's; `chunk` is the tangents per vectorised pass. "
+        "than the sequential loop, in forward-pass equivalents (goal at k = 16: at least 1.4). "
+        "Memory: peak resident memory over the warm-up and timed steps above the resident memory before the first step "
+        "(model and batch built, one no-grad forward pass run), so it includes what a method "
+        "keeps between steps (gradients, tangent buffers), and its ratio to BP's; `chunk` is the "
+        "most tangents in one vectorised pass (k is split evenly under the 512 MiB bound). "
         "`vectorised` is the model API's default: the matmul path for this stack of Linear "
         "layers; `vmap` the generic path (`linear_path=False`: `torch.func.jvp` under "
         "`torch.func.vmap`), which other modules take; `sequential` one dual-number pass per "
         "tangent (`vectorize=False`).",
         "",
-        "| method | k | chunk | ms/step | fwd eq. | floor | x floor | seq/vec | peak MiB "
-        "| x BP mem |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| method | k | chunk | ms/step | fwd ms | fwd eq. | floor | x floor | seq/vec "
+        "| peak MiB | x BP mem |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         t = r[clock]
-        eq = t / fwd[clock]
+        eq = t / r["fwd_" + clock]
         floor = floor_passes(r["method"], r["k"])
         speed = ""
         if r["method"] in ("vectorised", "vmap") and r["k"] in seq and r["chunk_size"] is None:
-            speed = f"{seq[r['k']][clock] / t:.2f}"
+            other = seq[r["k"]]
+            speed = f"{other[clock] / other['fwd_' + clock] / eq:.2f}"
         mem = r["peak_extra_bytes"]
         mem_s = "-" if mem is None else f"{mem / 2**20:.1f}"
         ratio = (
@@ -225,7 +263,8 @@ def render(rows: list[dict], args, seconds: float, load: tuple[float, float]) ->
         fg = r["method"] not in ("forward", "bp")
         k, chunk = (r["k"], r["chunk"]) if fg else ("", "")
         lines.append(
-            f"| {r['method']} | {k} | {chunk} | {1e3 * t:.2f} | {eq:.1f} | {floor} | {eq / floor:.2f} "
+            f"| {r['method']} | {k} | {chunk} | {1e3 * t:.2f} | {1e3 * r['fwd_' + clock]:.2f} "
+            f"| {eq:.1f} | {floor} | {eq / floor:.2f} "
             f"| {speed} | {mem_s} | {ratio} |"
         )
     return "\n".join(lines) + "\n"

@@ -178,3 +178,51 @@ def test_tangent_buffers_are_reused_between_steps():
     first = {key: buf.data_ptr() for key, buf in fg._buffers.items()}
     fg.fill_grad(closure_for(x, y))
     assert first and {key: buf.data_ptr() for key, buf in fg._buffers.items()} == first
+
+
+@pytest.mark.parametrize("int8_faster", [True, False])
+@pytest.mark.parametrize("k", [1, 5])
+def test_rademacher_projection_is_exact_with_int8_or_float_products(monkeypatch, int8_faster, k):
+    from fwdgrad import linear_stack
+
+    if int8_faster and not hasattr(torch, "_int_mm"):
+        pytest.skip("this torch has no int8 matmul")
+    calls = []
+    if hasattr(torch, "_int_mm"):
+        int_mm = torch._int_mm
+        monkeypatch.setattr(torch, "_int_mm", lambda a, b: calls.append(1) or int_mm(a, b))
+    monkeypatch.setattr(linear_stack, "int8_products_are_faster", lambda: int8_faster)
+    x, y = batch()
+    fg, _, grad = run_path(True, x, y, k=k, aggregation="projection", tangents="rademacher")
+    assert fg.last_path == "linear"
+    assert bool(calls) == (int8_faster and k > 1)
+    # the projection of the float64 backprop gradient onto the span of the same signs
+    net = make_stack()
+    v, g = tangent_matrix(net, 3, k, "rademacher"), backprop_gradient(net, x, y)
+    expected = v @ torch.linalg.solve(v.T @ v, v.T @ g)
+    torch.testing.assert_close(grad, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_the_int8_product_choice_is_measured_once():
+    from fwdgrad import linear_stack
+
+    first = linear_stack.int8_products_are_faster()
+    assert isinstance(first, bool)
+    assert linear_stack.int8_products_are_faster() is first
+    assert len(linear_stack._INT8_FASTER) == 1
+
+
+@pytest.mark.parametrize(
+    "act", [nn.Tanh(), nn.Sigmoid(), nn.ReLU(), nn.ReLU(inplace=True), nn.GELU()]
+)
+def test_activation_values_and_slopes_equal_forward_mode(act):
+    from torch.func import jvp
+
+    from fwdgrad.linear_stack import _value_and_slope
+
+    h = torch.cat([torch.linspace(-4, 4, 101, dtype=torch.float64), torch.zeros(3).double()])
+    h = h.reshape(8, 13)
+    value, slope = _value_and_slope(act, h.clone())
+    expected_value, expected_slope = jvp(act, (h.clone(),), (torch.ones_like(h),))
+    torch.testing.assert_close(value, expected_value, rtol=0, atol=1e-15)
+    torch.testing.assert_close(slope, expected_slope, rtol=0, atol=1e-15)

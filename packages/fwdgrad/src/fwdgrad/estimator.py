@@ -118,12 +118,15 @@ def forward_gradient_result(
 
 
 def combine(
-    passes, groups, stream, primals, aggregation, scaling, comm, weight, loss
+    passes, groups, stream, primals, aggregation, scaling, comm, weight, loss, out=None
 ) -> ForwardGradientResult:
     """Allreduce the jvps of all groups (with ``comm``) and aggregate them into the estimate.
 
     ``passes`` holds one `_GroupPass` per group of parameter blocks; ``grad`` of the result is
-    the list of blocks (see `ForwardGradientResult.rebuilt`).
+    the list of blocks (see `ForwardGradientResult.rebuilt`). ``out``: optional tensors, one per
+    block (or None for a block), contiguous and of the block's shape and dtype, that the estimate
+    is written into (the result's blocks are then these tensors): a step that reuses them does
+    not pay for fresh pages.
     """
     jvps = torch.cat([p.jvps for p in passes])
     if comm is not None:
@@ -135,8 +138,17 @@ def combine(
         d = jvps[offset : offset + gpass.k]
         offset += gpass.k
         gpass.jvps = d
-        _aggregate_group(estimate, primals, stream, group, gpass, aggregation, scaling, stream.kind)
-    estimate = [torch.zeros_like(p) if e is None else e for e, p in zip(estimate, primals)]
+        _aggregate_group(
+            estimate, primals, stream, group, gpass, aggregation, scaling, stream.kind, out
+        )
+    for b, p in enumerate(primals):
+        target = None if out is None else out[b]
+        if target is None:
+            estimate[b] = torch.zeros_like(p) if estimate[b] is None else estimate[b]
+        elif estimate[b] is None:
+            estimate[b] = target.zero_()
+        elif estimate[b] is not target:
+            estimate[b] = target.copy_(estimate[b])
     return ForwardGradientResult(
         grad=estimate, loss=loss, jvps=[p.jvps for p in passes], k=[p.k for p in passes]
     )
@@ -224,7 +236,7 @@ def _cross(left: list[torch.Tensor], right: list[torch.Tensor]) -> torch.Tensor:
 
 
 def _aggregate_group(
-    estimate, primals, stream, group, gpass: _GroupPass, aggregation, scaling, kind
+    estimate, primals, stream, group, gpass: _GroupPass, aggregation, scaling, kind, out=None
 ):
     """Add the group's estimate to ``estimate`` (a list with a tensor or None per block)."""
     d = gpass.jvps
@@ -252,7 +264,28 @@ def _aggregate_group(
             chunk = stream.chunk(start, stop, group, out=gpass.buffers)
         c = coef[start:stop]
         for b, tangent in zip(group, chunk):
-            _accumulate(estimate, b, torch.tensordot(c.to(tangent.dtype), tangent, dims=1))
+            _add_combination(estimate, b, c.to(tangent.dtype), tangent, out)
+
+
+def _add_combination(estimate: list, b: int, c: torch.Tensor, tangents, out) -> None:
+    """estimate[b] += sum_i c_i tangents[i], written into ``out[b]`` when it starts there.
+
+    One matrix-vector product over the tangents as the rows of a matrix; into a given tensor it
+    is about eight times faster than ``tensordot`` into fresh memory for one tangent of 2**20
+    entries (0.33 vs 2.8 ms), and a little faster for 16.
+    """
+    rows = tangents.reshape(tangents.shape[0], -1).t()
+    if estimate[b] is not None:
+        estimate[b].view(-1).addmv_(rows, c)
+        return
+    target = None if out is None else out[b]
+    if target is None:
+        target = torch.empty(tangents.shape[1:], dtype=tangents.dtype, device=tangents.device)
+    if c.numel() == 1:  # a scaled copy, about half the time of a one-column product
+        torch.mul(tangents[0], c[0], out=target)
+    else:
+        torch.mv(rows, c, out=target.view(-1))
+    estimate[b] = target
 
 
 def _accumulate(estimate: list, b: int, value: torch.Tensor) -> None:

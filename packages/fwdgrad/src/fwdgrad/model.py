@@ -113,7 +113,7 @@ class ForwardGradientModel:
         for (_name, p), g in zip(named, result.grad.values()):
             if p.grad is None:
                 p.grad = g.detach().clone()
-            else:
+            elif p.grad is not g:
                 p.grad.copy_(g)
         self.last_result = result
         return result.loss
@@ -155,7 +155,18 @@ class ForwardGradientModel:
             opts["chunk_size"],
             opts["comm"],
             weight,
+            into=[_reusable_grad(p) for _, p in named],
         )
         if result is None:
             return None
         return result.rebuilt(lambda blocks: {n: g for (n, _), g in zip(named, blocks)})
+
+
+def _reusable_grad(p: torch.Tensor) -> torch.Tensor | None:
+    """``p.grad`` if the estimate can be written straight into it, else None."""
+    g = p.grad
+    if g is None or g.requires_grad or not g.is_contiguous():
+        return None
+    if g.shape != p.shape or g.dtype != p.dtype or g.device != p.device:
+        return None
+    return g
