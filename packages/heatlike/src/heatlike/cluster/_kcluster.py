@@ -55,6 +55,23 @@ class _KCluster(Params):
 
     _cost = staticmethod(squared_distances)
 
+    # the hyperparameters of KMeans and KMedians (KMedoids, without ``tol``, has its own)
+    def __init__(
+        self,
+        n_clusters: int = 8,
+        init="random",
+        max_iter: int = 300,
+        tol: float = 1e-4,
+        random_state=None,
+        n_init: int = 1,
+    ):
+        self.n_clusters = n_clusters
+        self.init = init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.random_state = random_state
+        self.n_init = n_init
+
     def _relative_tol(self) -> float:
         return getattr(self, "tol", 0.0)
 

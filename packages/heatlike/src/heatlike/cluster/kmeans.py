@@ -59,22 +59,6 @@ class KMeans(_KCluster):
 
     _cost = staticmethod(squared_distances)
 
-    def __init__(
-        self,
-        n_clusters: int = 8,
-        init="random",
-        max_iter: int = 300,
-        tol: float = 1e-4,
-        random_state=None,
-        n_init: int = 1,
-    ):
-        self.n_clusters = n_clusters
-        self.init = init
-        self.max_iter = max_iter
-        self.tol = tol
-        self.random_state = random_state
-        self.n_init = n_init
-
     def _assign(self, x: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
         labels = torch.empty(x.shape[0], dtype=torch.int64, device=x.device)
         norms = (centres * centres).sum(1)

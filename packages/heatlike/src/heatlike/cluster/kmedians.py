@@ -52,22 +52,6 @@ class KMedians(_KCluster):
 
     _cost = staticmethod(manhattan_distances)
 
-    def __init__(
-        self,
-        n_clusters: int = 8,
-        init="random",
-        max_iter: int = 300,
-        tol: float = 1e-4,
-        random_state=None,
-        n_init: int = 1,
-    ):
-        self.n_clusters = n_clusters
-        self.init = init
-        self.max_iter = max_iter
-        self.tol = tol
-        self.random_state = random_state
-        self.n_init = n_init
-
     def _update(self, rows: LocalRows, labels, old_labels, centres):
         k = centres.shape[0]
         sizes = cluster_sizes(rows, labels, old_labels, k)
