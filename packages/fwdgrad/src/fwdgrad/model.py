@@ -71,6 +71,7 @@ class ForwardGradientModel:
         )
         self.seed = seed
         self.steps = 0
+        # the last ForwardGradientResult; on the matmul path its grad holds the p.grad tensors
         self.last_result = None
         self.linear_path = bool(linear_path)
         self._buffers: dict = {}  # tangent buffers of the matmul path, kept between steps
