@@ -212,6 +212,66 @@ def test_the_int8_product_choice_is_measured_once():
     assert len(linear_stack._INT8_FASTER) == 1
 
 
+def make_deep(seed: int = 0) -> nn.Sequential:
+    """Ten small layers: no parameter tensor holds more than a tenth of the parameters."""
+    torch.manual_seed(seed)
+    layers = [m for _ in range(10) for m in (nn.Linear(6, 6), nn.Tanh())]
+    return nn.Sequential(*layers, nn.Linear(6, 4)).double()
+
+
+# float64, so a chunk of c tangents holds 8 c bytes per parameter: 17 signs fit in chunks of
+# 3 (24 bytes) but not of 2 (16), and 17 floats fit in neither; 17 tangents of the largest
+# tensor fit in both
+@pytest.mark.parametrize(("chunk_size", "signs_kept"), [(3, True), (2, False)])
+def test_rademacher_signs_are_kept_as_int8_when_the_floats_do_not_fit(chunk_size, signs_kept):
+    x, y = batch()
+    net = make_deep()
+    fg = fwdgrad.ForwardGradientModel(
+        net, k=17, aggregation="projection", tangents="rademacher", seed=3, chunk_size=chunk_size
+    )
+    fg.fill_grad(closure_for(x, y))
+    assert fg.last_path == "linear"
+    keys = {key[0] for key in fg._buffers}
+    assert ("kept-signs" in keys, "regenerated" in keys) == (signs_kept, not signs_kept)
+    blocks = len(list(net.parameters()))
+    kept = [fg._buffers[("kept-signs", b)] for b in range(blocks)] if signs_kept else []
+    assert all(t.dtype == torch.int8 for t in kept)
+    fresh = make_deep()
+    v, g = tangent_matrix(fresh, 3, 17, "rademacher"), backprop_gradient(fresh, x, y)
+    if signs_kept:  # the kept signs are the tangents, block by block
+        torch.testing.assert_close(torch.cat([t.double().reshape(17, -1) for t in kept], 1), v.T)
+    expected = v @ torch.linalg.solve(v.T @ v, v.T @ g)
+    torch.testing.assert_close(grads_of(net), expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("numpy_faster", [True, False])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_gram_matrix_is_right_with_numpy_or_torch(monkeypatch, numpy_faster, dtype):
+    from fwdgrad import estimator
+
+    monkeypatch.setattr(estimator, "numpy_gram_is_faster", lambda: numpy_faster)
+    rows = torch.randn(9, 1000, generator=torch.Generator().manual_seed(0), dtype=dtype)
+    gram = estimator.self_gram(rows)
+    assert gram.dtype == torch.float64 and gram.shape == (9, 9)
+    reference = rows.double().numpy() @ rows.double().numpy().T
+    tolerance = 1e-12 if dtype == torch.float64 else 1e-3
+    torch.testing.assert_close(gram, torch.from_numpy(reference), rtol=0, atol=tolerance)
+    if numpy_faster:  # one triangle computed and mirrored
+        assert torch.equal(gram, gram.T)
+    # the sum over blocks, for a block given as both factors
+    halves = [rows[:, :400], rows[:, 400:]]
+    torch.testing.assert_close(estimator._cross(halves, halves), gram, rtol=0, atol=tolerance)
+
+
+def test_the_gram_product_choice_is_measured_once():
+    from fwdgrad import estimator
+
+    first = estimator.numpy_gram_is_faster()
+    assert isinstance(first, bool)
+    assert estimator.numpy_gram_is_faster() is first
+    assert len(estimator._NUMPY_GRAM_FASTER) == 1
+
+
 @pytest.mark.parametrize(
     "act", [nn.Tanh(), nn.Sigmoid(), nn.ReLU(), nn.ReLU(inplace=True), nn.GELU()]
 )

@@ -7,7 +7,6 @@ tangents of a layer take one matmul with the layer input and one of W with the k
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -19,9 +18,11 @@ from .aggregation import uses_gram
 from .estimator import (
     DEFAULT_CHUNK_BYTES,
     ForwardGradientResult,
+    _best_of,
     _GroupPass,
     chunk_bounds,
     combine,
+    self_gram,
 )
 from .jvp import jvps_sequential, jvps_vectorised
 from .tangents import TangentStream
@@ -73,15 +74,6 @@ def int8_products_are_faster() -> bool:
             faster = int_time < _best_of(3, lambda: floats @ floats.T)
         _INT8_FASTER.append(faster)
     return _INT8_FASTER[0]
-
-
-def _best_of(repeats: int, fn: Callable[[], Any]) -> float:
-    best = math.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def _value_and_slope(act: nn.Module, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -194,10 +186,17 @@ class LinearStack:
         return h.reshape(*x.shape[:-1], h.shape[-1]), saved
 
     def output_tangents(
-        self, stream: TangentStream, k: int, saved: list[torch.Tensor], keep: bool, gram
+        self,
+        stream: TangentStream,
+        k: int,
+        saved: list[torch.Tensor],
+        keep: bool,
+        gram,
+        keep_signs: bool = False,
     ) -> tuple[torch.Tensor, list[torch.Tensor | None]]:
         """The k tangents of the output (k, rows, features), the tangents of every block when
-        ``keep`` (else Nones), and V^T V added into ``gram`` (when not None) layer by layer."""
+        ``keep`` (else Nones; their int8 signs when ``keep_signs``), and V^T V added into
+        ``gram`` (when not None) layer by layer."""
         kept: list[torch.Tensor | None] = [None] * len(self.shapes)
         t = None
         for step, inp in zip(self.steps, saved):
@@ -211,29 +210,32 @@ class LinearStack:
                 if block is not None:
                     key = ("kept", block) if keep else ("layer", name)
                     out = self._buffer(key, (k, *self.shapes[block]), inp)
-                    drawn[name] = self._draw(stream, block, out, gram)
-                    kept[block] = drawn[name] if keep else None
+                    signs_key = ("kept-signs", block) if keep_signs else ("signs",)
+                    drawn[name] = self._draw(stream, block, out, gram, signs_key)
+                    if keep:
+                        kept[block] = drawn[name]
+                    elif keep_signs:
+                        kept[block] = self._buffers[signs_key][: out.numel()].view(out.shape)
             t = self._layer_tangent(layer, inp, t, drawn.get("w"), drawn.get("b"), k)
         return t, kept
 
-    def _draw(self, stream, block, out, gram) -> torch.Tensor:
+    def _draw(self, stream, block, out, gram, signs_key=("signs",)) -> torch.Tensor:
         """The tangents of ``block`` into ``out``, adding their V^T V to ``gram`` (if not None).
 
-        Signs (Rademacher tangents) are drawn as int8, 1 byte per entry instead of 4, and widened
-        into ``out``: that moves less memory than drawing them as floats. Their V^T V is an
-        integer matrix; it is multiplied as int8 (exact in int32) where this CPU does that faster
-        than float matmuls (`int8_products_are_faster`), else in the float buffer (exact too while
-        the layer has fewer than 2**24 entries, and within float rounding above that).
+        Signs (Rademacher tangents) are drawn as int8, 1 byte per entry instead of 4, into the
+        buffer ``signs_key`` and widened into ``out``: that moves less memory than drawing them
+        as floats. Their V^T V is an integer matrix; it is multiplied as int8 (exact in int32)
+        where this CPU does that faster than float matmuls (`int8_products_are_faster`), else in
+        the float buffer (exact too while the layer has fewer than 2**24 entries, and within
+        float rounding above that).
         """
         k = out.shape[0]
-        cpu_signs = stream.kind == "rademacher" and out.device.type == "cpu"
-        if not cpu_signs or out[0].numel() >= 2**31:
+        if not _draws_signs(stream, out[0]):
             stream.chunk(0, k, [block], out=[out])
             if gram is not None:
-                flat = out.reshape(k, -1)
-                gram.add_((flat @ flat.T).double())
+                gram.add_(self_gram(out.reshape(k, -1)))
             return out
-        signs = self._buffer(("signs",), tuple(out.shape), out.new_empty((), dtype=torch.int8))
+        signs = self._buffer(signs_key, tuple(out.shape), out.new_empty((), dtype=torch.int8))
         stream.chunk(0, k, [block], out=[signs])
         out.copy_(signs)
         if gram is None:
@@ -244,8 +246,7 @@ class LinearStack:
             flat = signs.view(k, -1)
             gram.add_(torch._int_mm(flat, flat.T).double())
         else:
-            flat = out.view(k, -1)
-            gram.add_((flat @ flat.T).double())
+            gram.add_(self_gram(out.view(k, -1)))
         return out
 
     @staticmethod
@@ -297,12 +298,15 @@ class LinearStack:
                 return None
             x, out, saved = traced
             keep = k * n * itemsize <= budget
+            # Signs that do not fit as floats may fit as int8: widening them again for the
+            # estimate costs about half of drawing them again.
+            keep_signs = not keep and k * n <= budget and _draws_signs(stream, primals[0])
             gram = (
                 torch.zeros(k, k, dtype=torch.float64)
                 if uses_gram(aggregation, stream.kind)
                 else None
             )
-            t, kept = self.output_tangents(stream, k, saved, keep, gram)
+            t, kept = self.output_tangents(stream, k, saved, keep, gram, keep_signs)
             try:
                 loss, d = _loss_jvps(closure, x, out, t.view(k, *out.shape))
             except Unsupported:
@@ -311,6 +315,11 @@ class LinearStack:
         gpass.gram_done = gram is not None
         if keep:
             gpass.kept = kept
+        elif keep_signs:
+            widest = max(self.shapes, key=math.prod)
+            stream = _KeptSigns(
+                kept, self._buffer(("layer", "w"), (k, math.prod(widest)), primals[0])
+            )
         else:
             rows = max(1, budget // (n * itemsize))
             gpass.bounds = chunk_bounds(k, rows)
@@ -345,6 +354,33 @@ class LinearStack:
         if "x" not in seen:
             return None
         return seen["x"], seen["out"], seen["saved"]
+
+
+def _draws_signs(stream, like: torch.Tensor) -> bool:
+    """Whether `LinearStack._draw` draws the stream's tangents for ``like`` as int8 signs."""
+    return stream.kind == "rademacher" and like.device.type == "cpu" and like.numel() < 2**31
+
+
+class _KeptSigns:
+    """The tangent stream after a pass that kept every block's Rademacher signs as int8.
+
+    ``chunk`` widens the kept signs into one float buffer, block by block, instead of drawing
+    them again (about half the time: the draw is a table lookup plus the same widening). It
+    yields the blocks lazily, and each one is overwritten by the next: the caller must use a
+    block before taking the next one, as the estimate's matrix-vector products do.
+    """
+
+    kind = "rademacher"
+
+    def __init__(self, signs: list[torch.Tensor], buffer: torch.Tensor):
+        self.signs = signs
+        self.buffer = buffer.view(-1)
+
+    def chunk(self, start: int, stop: int, blocks=None, out=None):
+        blocks = range(len(self.signs)) if blocks is None else blocks
+        for b in blocks:
+            rows = self.signs[b][start:stop]
+            yield self.buffer[: rows.numel()].view(rows.shape).copy_(rows)
 
 
 def _same_input(a, b) -> bool:
