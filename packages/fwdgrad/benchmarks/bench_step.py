@@ -154,17 +154,26 @@ def worker(cfg: dict) -> dict:
         "fwd_cpu_s": statistics.median(fwd_cpu),
         "fwd_wall_s": statistics.median(fwd_wall),
         "peak_extra_bytes": max(0, _peak_rss_bytes() - base) if base else None,
-        "chunk": _largest_chunk(model, k, cfg["chunk_size"]),
+        "chunk": _largest_chunk(model, k, cfg["chunk_size"], path, cfg["tangents"]),
         "path": path,
     }
 
 
-def _largest_chunk(model, k: int, chunk_size: int | None) -> int:
+def _largest_chunk(model, k: int, chunk_size: int | None, path: str, tangents: str) -> int:
     """The most tangents in one chunk: the estimator splits k evenly into chunks of at most
-    ``chunk_size`` (default: as many as fit its memory bound)."""
+    ``chunk_size`` (default: as many as fit its memory bound). The matmul path (``linear``)
+    keeps Rademacher signs as int8 when they fit the bound, and then needs no chunks."""
     from fwdgrad.estimator import DEFAULT_CHUNK_BYTES, chunk_bounds
 
-    n_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    params = list(model.parameters())
+    n_bytes = sum(p.numel() * p.element_size() for p in params)
+    budget = chunk_size * n_bytes if chunk_size else DEFAULT_CHUNK_BYTES
+    if (
+        path == "linear"
+        and tangents == "rademacher"
+        and k * sum(p.numel() for p in params) <= budget
+    ):
+        return k
     bounds = chunk_bounds(k, chunk_size or max(1, DEFAULT_CHUNK_BYTES // n_bytes))
     return max(stop - start for start, stop in bounds)
 
@@ -234,10 +243,12 @@ def render(rows: list[dict], args, seconds: float, load: tuple[float, float]) ->
         "cannot avoid (BP 3, vectorised 1 + 2k, sequential 3k); `x floor` their ratio (goal for "
         "the vectorised estimate: at most 1.3); `seq/vec` how much faster the vectorised pass is "
         "than the sequential loop, in forward-pass equivalents (goal at k = 16: at least 1.4). "
-        "Memory: peak resident memory over the warm-up and timed steps above the resident memory before the first step "
-        "(model and batch built, one no-grad forward pass run), so it includes what a method "
-        "keeps between steps (gradients, tangent buffers), and its ratio to BP's; `chunk` is the "
-        "most tangents in one vectorised pass (k is split evenly under the 512 MiB bound). "
+        "Memory: peak resident memory over the warm-up and timed steps above the resident "
+        "memory before the first step (model and batch built, one no-grad forward pass run), so "
+        "it includes what a method keeps between steps (gradients, tangent buffers), and its "
+        "ratio to BP's; `chunk` is the most tangents in one vectorised pass (k is split evenly "
+        "under the 512 MiB bound; the matmul path keeps Rademacher signs as int8, 1 byte per "
+        "entry, when all k fit in it, and then needs no chunks). "
         "`vectorised` is the model API's default: the matmul path for this stack of Linear "
         "layers; `vmap` the generic path (`linear_path=False`: `torch.func.jvp` under "
         "`torch.func.vmap`), which other modules take; `sequential` one dual-number pass per "
