@@ -244,32 +244,22 @@ def test_rademacher_signs_are_kept_as_int8_when_the_floats_do_not_fit(chunk_size
     torch.testing.assert_close(grads_of(net), expected, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("numpy_faster", [True, False])
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_the_gram_matrix_is_right_with_numpy_or_torch(monkeypatch, numpy_faster, dtype):
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_the_gram_matrix_equals_a_float64_reference(dtype):
     from fwdgrad import estimator
 
-    monkeypatch.setattr(estimator, "numpy_gram_is_faster", lambda: numpy_faster)
-    rows = torch.randn(9, 1000, generator=torch.Generator().manual_seed(0), dtype=dtype)
+    rows = torch.randn(9, 1000, generator=torch.Generator().manual_seed(0)).to(dtype)
     gram = estimator.self_gram(rows)
     assert gram.dtype == torch.float64 and gram.shape == (9, 9)
-    reference = rows.double().numpy() @ rows.double().numpy().T
-    tolerance = 1e-12 if dtype == torch.float64 else 1e-3
-    torch.testing.assert_close(gram, torch.from_numpy(reference), rtol=0, atol=tolerance)
-    if numpy_faster:  # one triangle computed and mirrored
+    exact = rows.double().numpy()
+    reference = torch.from_numpy(exact @ exact.T)
+    tolerance = {torch.float64: 1e-12, torch.float32: 1e-3, torch.bfloat16: 20.0}[dtype]
+    torch.testing.assert_close(gram, reference, rtol=0, atol=tolerance)
+    if dtype != torch.bfloat16:  # NumPy's symmetric product: one triangle, mirrored
         assert torch.equal(gram, gram.T)
     # the sum over blocks, for a block given as both factors
     halves = [rows[:, :400], rows[:, 400:]]
     torch.testing.assert_close(estimator._cross(halves, halves), gram, rtol=0, atol=tolerance)
-
-
-def test_the_gram_product_choice_is_measured_once():
-    from fwdgrad import estimator
-
-    first = estimator.numpy_gram_is_faster()
-    assert isinstance(first, bool)
-    assert estimator.numpy_gram_is_faster() is first
-    assert len(estimator._NUMPY_GRAM_FASTER) == 1
 
 
 @pytest.mark.parametrize(

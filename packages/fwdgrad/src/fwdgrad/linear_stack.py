@@ -7,6 +7,7 @@ tangents of a layer take one matmul with the layer input and one of W with the k
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -18,7 +19,6 @@ from .aggregation import uses_gram
 from .estimator import (
     DEFAULT_CHUNK_BYTES,
     ForwardGradientResult,
-    _best_of,
     _GroupPass,
     chunk_bounds,
     combine,
@@ -74,6 +74,15 @@ def int8_products_are_faster() -> bool:
             faster = int_time < _best_of(3, lambda: floats @ floats.T)
         _INT8_FASTER.append(faster)
     return _INT8_FASTER[0]
+
+
+def _best_of(repeats: int, fn: Callable[[], Any]) -> float:
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
 
 
 def _value_and_slope(act: nn.Module, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
