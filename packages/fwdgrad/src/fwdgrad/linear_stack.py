@@ -307,8 +307,8 @@ class LinearStack:
                 return None
             x, out, saved = traced
             keep = k * n * itemsize <= budget
-            # Signs that do not fit as floats may fit as int8: widening them again for the
-            # estimate costs about half of drawing them again.
+            # Signs that do not fit as floats may fit as int8: widening the kept signs for the
+            # estimate saves drawing them again (random bits, table lookup) and chunk buffers.
             keep_signs = not keep and k * n <= budget and _draws_signs(stream, primals[0])
             gram = (
                 torch.zeros(k, k, dtype=torch.float64)
@@ -374,9 +374,10 @@ class _KeptSigns:
     """The tangent stream after a pass that kept every block's Rademacher signs as int8.
 
     ``chunk`` widens the kept signs into one float buffer, block by block, instead of drawing
-    them again (about half the time: the draw is a table lookup plus the same widening). It
-    yields the blocks lazily, and each one is overwritten by the next: the caller must use a
-    block before taking the next one, as the estimate's matrix-vector products do.
+    them again (at k = 64 on 4.2M parameters that saves about 45 ms of random bits and table
+    lookups per step, and the chunk buffers). It yields the blocks lazily, and each one is
+    overwritten by the next: the caller must use a block before taking the next one, as the
+    estimate's matrix-vector products do.
     """
 
     kind = "rademacher"
