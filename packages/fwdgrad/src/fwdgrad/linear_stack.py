@@ -220,16 +220,17 @@ class LinearStack:
                     key = ("kept", block) if keep else ("layer", name)
                     out = self._buffer(key, (k, *self.shapes[block]), inp)
                     signs_key = ("kept-signs", block) if keep_signs else ("signs",)
-                    drawn[name] = self._draw(stream, block, out, gram, signs_key)
+                    drawn[name], signs = self._draw(stream, block, out, gram, signs_key)
                     if keep:
                         kept[block] = drawn[name]
                     elif keep_signs:
-                        kept[block] = self._buffers[signs_key][: out.numel()].view(out.shape)
+                        kept[block] = signs
             t = self._layer_tangent(layer, inp, t, drawn.get("w"), drawn.get("b"), k)
         return t, kept
 
-    def _draw(self, stream, block, out, gram, signs_key=("signs",)) -> torch.Tensor:
-        """The tangents of ``block`` into ``out``, adding their V^T V to ``gram`` (if not None).
+    def _draw(self, stream, block, out, gram, signs_key=("signs",)):
+        """The tangents of ``block`` into ``out``, adding their V^T V to ``gram`` (if not None);
+        returns ``out`` and the int8 signs it was widened from (None for other tangents).
 
         Signs (Rademacher tangents) are drawn as int8, 1 byte per entry instead of 4, into the
         buffer ``signs_key`` and widened into ``out``: that moves less memory than drawing them
@@ -243,12 +244,12 @@ class LinearStack:
             stream.chunk(0, k, [block], out=[out])
             if gram is not None:
                 gram.add_(self_gram(out.reshape(k, -1)))
-            return out
+            return out, None
         signs = self._buffer(signs_key, tuple(out.shape), out.new_empty((), dtype=torch.int8))
         stream.chunk(0, k, [block], out=[signs])
         out.copy_(signs)
         if gram is None:
-            return out
+            return out, signs
         if k == 1:
             gram.add_(signs.numel())
         elif int8_products_are_faster():
@@ -256,7 +257,7 @@ class LinearStack:
             gram.add_(torch._int_mm(flat, flat.T).double())
         else:
             gram.add_(self_gram(out.view(k, -1)))
-        return out
+        return out, signs
 
     @staticmethod
     def _layer_tangent(layer, inp, t, vw, vb, k):
@@ -325,10 +326,8 @@ class LinearStack:
         if keep:
             gpass.kept = kept
         elif keep_signs:
-            widest = max(self.shapes, key=math.prod)
-            stream = _KeptSigns(
-                kept, self._buffer(("layer", "w"), (k, math.prod(widest)), primals[0])
-            )
+            largest = max(math.prod(s) for s in self.shapes)
+            stream = _KeptSigns(kept, self._buffer(("layer", "w"), (k, largest), primals[0]))
         else:
             rows = max(1, budget // (n * itemsize))
             gpass.bounds = chunk_bounds(k, rows)
